@@ -1,0 +1,8 @@
+//! `vector_core`: everything in vector_ext that does not need a Postgres server.
+//!
+//! The extension crate (`vector_ext`) is a thin shell over this crate: it turns Postgres inputs
+//! into Rust values, calls in here, and turns the results back. Everything here is tested with a
+//! plain `cargo test -p vector_core`.
+
+pub mod distance;
+pub mod text;

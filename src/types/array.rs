@@ -1,0 +1,138 @@
+//! Postgres arrays as function arguments: `integer[]`, `real[]`, `double precision[]`,
+//! `numeric[]` (casts to vectors), `cstring[]` (type modifiers) and the `double precision[]`
+//! state of the `avg` aggregates.
+
+use std::ptr::NonNull;
+
+use pgrx::callconv::{Arg, ArgAbi};
+use pgrx::nullable::Nullable;
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+
+use super::error;
+
+/// A detoasted array argument of any element type.
+pub struct ArrayArg(NonNull<pg_sys::ArrayType>);
+
+impl FromDatum for ArrayArg {
+    unsafe fn from_polymorphic_datum(
+        datum: pg_sys::Datum,
+        is_null: bool,
+        _typoid: pg_sys::Oid,
+    ) -> Option<Self> {
+        if is_null {
+            return None;
+        }
+        let p = pg_sys::pg_detoast_datum(datum.cast_mut_ptr()) as *mut pg_sys::ArrayType;
+        NonNull::new(p).map(ArrayArg)
+    }
+}
+
+unsafe impl<'fcx> ArgAbi<'fcx> for ArrayArg {
+    unsafe fn unbox_arg_unchecked(arg: Arg<'_, 'fcx>) -> Self {
+        let index = arg.index();
+        arg.unbox_arg_using_from_datum()
+            .unwrap_or_else(|| panic!("argument {index} must not be null"))
+    }
+
+    unsafe fn unbox_nullable_arg(arg: Arg<'_, 'fcx>) -> Nullable<Self> {
+        arg.unbox_arg_using_from_datum().into()
+    }
+}
+pgrx::impl_sql_translatable!(ArrayArg, "anyarray");
+
+impl ArrayArg {
+    pub fn as_ptr(&self) -> *mut pg_sys::ArrayType {
+        self.0.as_ptr()
+    }
+
+    fn elem_type(&self) -> pg_sys::Oid {
+        unsafe { (*self.as_ptr()).elemtype }
+    }
+
+    fn ndim(&self) -> i32 {
+        unsafe { (*self.as_ptr()).ndim }
+    }
+
+    /// The elements as raw datums, after pgvector's shape checks
+    /// (`array must be 1-D`, `array must not contain nulls`).
+    fn datums(&self) -> Vec<pg_sys::Datum> {
+        if self.ndim() > 1 {
+            error(
+                PgSqlErrorCode::ERRCODE_DATA_EXCEPTION,
+                "array must be 1-D".into(),
+            );
+        }
+        unsafe {
+            let elem = self.elem_type();
+            let mut len: i16 = 0;
+            let mut byval = false;
+            let mut align: std::ffi::c_char = 0;
+            pg_sys::get_typlenbyvalalign(elem, &mut len, &mut byval, &mut align);
+            let mut values: *mut pg_sys::Datum = std::ptr::null_mut();
+            let mut nulls: *mut bool = std::ptr::null_mut();
+            let mut n: i32 = 0;
+            pg_sys::deconstruct_array(
+                self.as_ptr(),
+                elem,
+                len as i32,
+                byval,
+                align,
+                &mut values,
+                &mut nulls,
+                &mut n,
+            );
+            if n == 0 {
+                return Vec::new();
+            }
+            let nulls = std::slice::from_raw_parts(nulls, n as usize);
+            if nulls.iter().any(|&b| b) {
+                error(
+                    PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+                    "array must not contain nulls".into(),
+                );
+            }
+            std::slice::from_raw_parts(values, n as usize).to_vec()
+        }
+    }
+
+    /// Elements of an integer, real, double precision or numeric array as f32
+    /// (rounded like a cast to real; range is checked by the caller).
+    pub fn to_f32_vec(&self) -> Vec<f32> {
+        let datums = self.datums();
+        let elem = self.elem_type();
+        let convert: fn(pg_sys::Datum) -> f32 = match elem {
+            pg_sys::INT4OID => |d| d.value() as i32 as f32,
+            pg_sys::FLOAT4OID => |d| f32::from_bits(d.value() as u32),
+            pg_sys::FLOAT8OID => |d| f64::from_bits(d.value() as u64) as f32,
+            pg_sys::NUMERICOID => |d| unsafe {
+                // numeric_float4 itself errors on values beyond real's range.
+                pgrx::direct_function_call::<f32>(pg_sys::numeric_float4, &[Some(d)])
+                    .expect("numeric_float4 returns a value")
+            },
+            _ => error(
+                PgSqlErrorCode::ERRCODE_DATA_EXCEPTION,
+                format!("unsupported array type {}", elem.to_u32()),
+            ),
+        };
+        datums.into_iter().map(convert).collect()
+    }
+
+    /// Elements of a `double precision[]` (aggregate states).
+    pub fn to_f64_vec(&self) -> Vec<f64> {
+        debug_assert_eq!(self.elem_type(), pg_sys::FLOAT8OID);
+        self.datums()
+            .into_iter()
+            .map(|d| f64::from_bits(d.value() as u64))
+            .collect()
+    }
+
+    /// A type modifier list (`cstring[]`) as integers, via Postgres' own parser.
+    pub fn integer_typmods(&self) -> Vec<i32> {
+        unsafe {
+            let mut n: i32 = 0;
+            let p = pg_sys::ArrayGetIntegerTypmods(self.as_ptr(), &mut n);
+            std::slice::from_raw_parts(p, n as usize).to_vec()
+        }
+    }
+}
