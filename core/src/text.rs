@@ -68,9 +68,7 @@ impl ParseError {
         match self {
             ParseError::Syntax { .. } => ErrorKind::InvalidTextRepresentation,
             ParseError::OutOfRange { .. } => ErrorKind::NumericValueOutOfRange,
-            ParseError::Empty | ParseError::NaN | ParseError::Infinite => {
-                ErrorKind::DataException
-            }
+            ParseError::Empty | ParseError::NaN | ParseError::Infinite => ErrorKind::DataException,
             ParseError::TooManyDims => ErrorKind::ProgramLimitExceeded,
         }
     }
@@ -96,9 +94,8 @@ fn number_prefix_len(s: &[u8]) -> usize {
         i += 1;
     }
     let rest = &s[i..];
-    let starts_with_ci = |word: &[u8]| {
-        rest.len() >= word.len() && rest[..word.len()].eq_ignore_ascii_case(word)
-    };
+    let starts_with_ci =
+        |word: &[u8]| rest.len() >= word.len() && rest[..word.len()].eq_ignore_ascii_case(word);
     if starts_with_ci(b"infinity") {
         return i + 8;
     }
@@ -146,7 +143,9 @@ fn number_prefix_len(s: &[u8]) -> usize {
 fn parse_number(token: &str) -> Result<f32, ParseError> {
     // Rust's parser accepts the same decimal/inf/nan grammar the scanner produced and rounds
     // correctly (like strtof, not via f64, so no double rounding).
-    let v: f32 = token.parse().map_err(|_| ParseError::Syntax { detail: None })?;
+    let v: f32 = token
+        .parse()
+        .map_err(|_| ParseError::Syntax { detail: None })?;
     if v.is_infinite() {
         let lower = token.trim_start_matches(['+', '-']).to_ascii_lowercase();
         if !lower.starts_with("inf") {
@@ -285,12 +284,7 @@ pub fn write_f32(out: &mut String, v: f32) {
             out.push('.');
             out.push_str(&digits[1..]);
         }
-        let _ = write!(
-            out,
-            "e{}{:02}",
-            if exp < 0 { '-' } else { '+' },
-            exp.abs()
-        );
+        let _ = write!(out, "e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs());
     }
 }
 
@@ -382,7 +376,10 @@ mod tests {
             parse_vector("1,2"),
             syntax(Some("Vector contents must start with \"[\"."))
         );
-        assert_eq!(parse_vector(""), syntax(Some("Vector contents must start with \"[\".")));
+        assert_eq!(
+            parse_vector(""),
+            syntax(Some("Vector contents must start with \"[\"."))
+        );
         assert_eq!(parse_vector("[]"), Err(ParseError::Empty));
         assert_eq!(parse_vector("[ ]"), Err(ParseError::Empty));
         assert_eq!(parse_vector("[1,]"), syntax(None));
@@ -437,7 +434,10 @@ mod tests {
             "vector cannot have more than 16000 dimensions"
         );
         assert_eq!(
-            ParseError::OutOfRange { token: "1e39".into() }.message("vector", ""),
+            ParseError::OutOfRange {
+                token: "1e39".into()
+            }
+            .message("vector", ""),
             "\"1e39\" is out of range for type vector"
         );
     }
@@ -450,7 +450,9 @@ mod tests {
         assert_eq!(h[2], half::f16::from_f32(-0.1));
         assert_eq!(
             parse_halfvec("[1, 70000]"),
-            Err(ParseError::OutOfRange { token: "70000".into() })
+            Err(ParseError::OutOfRange {
+                token: "70000".into()
+            })
         );
         assert_eq!(parse_halfvec("[inf]"), Err(ParseError::Infinite));
     }

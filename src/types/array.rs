@@ -105,11 +105,7 @@ impl ArrayArg {
             pg_sys::INT4OID => |d| d.value() as i32 as f32,
             pg_sys::FLOAT4OID => |d| f32::from_bits(d.value() as u32),
             pg_sys::FLOAT8OID => |d| f64::from_bits(d.value() as u64) as f32,
-            pg_sys::NUMERICOID => |d| unsafe {
-                // numeric_float4 itself errors on values beyond real's range.
-                pgrx::direct_function_call::<f32>(pg_sys::numeric_float4, &[Some(d)])
-                    .expect("numeric_float4 returns a value")
-            },
+            pg_sys::NUMERICOID => numeric_to_f32,
             _ => error(
                 PgSqlErrorCode::ERRCODE_DATA_EXCEPTION,
                 format!("unsupported array type {}", elem.to_u32()),
@@ -135,4 +131,26 @@ impl ArrayArg {
             std::slice::from_raw_parts(p, n as usize).to_vec()
         }
     }
+}
+
+/// numeric → real as `numeric_float4` does: the exact decimal text, correctly rounded, with
+/// the same error beyond real's range (raised here, not inside Postgres).
+fn numeric_to_f32(d: pg_sys::Datum) -> f32 {
+    let text = unsafe {
+        // Elements may carry a short varlena header; numeric code expects the 4-byte form.
+        let num = pg_sys::pg_detoast_datum(d.cast_mut_ptr()) as pg_sys::Numeric;
+        let p = pg_sys::numeric_normalize(num);
+        let s = std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned();
+        pg_sys::pfree(p.cast());
+        s
+    };
+    // "NaN" parses to NaN and "Infinity" to infinity; the element checks reject both.
+    let value: f32 = text.parse().unwrap_or(f32::NAN);
+    if value.is_infinite() && !text.contains("Infinity") {
+        error(
+            PgSqlErrorCode::ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
+            format!("\"{text}\" is out of range for type real"),
+        );
+    }
+    value
 }

@@ -1,0 +1,462 @@
+//! x86-64 SIMD kernels, chosen at run time.
+//!
+//! Layout:
+//! - [`Simd`] is one instruction-set level: its vector type (`__m256` for [`avx2`], `__m512` for
+//!   [`avx512`]) and the handful of lane-wise operations the kernels need. [`Load`] says how an
+//!   element type (`f32`, or `f16` via F16C's `vcvtph2ps`) becomes one vector of `f32` lanes,
+//!   including a *partial* load for the tail that zero-fills and never touches memory past the
+//!   slice.
+//! - [`Op`] is one kernel (L2, dot, L1, cosine parts, …) written once against [`Simd`]: an
+//!   accumulator, a step for one vector of lanes, a merge and a final horizontal reduction.
+//! - [`run`] is the single loop every kernel uses: four independent accumulators over
+//!   `4 × LANES` elements per iteration (hiding the FMA latency), then one vector at a time, then
+//!   one partial (zero-filled) vector. Zero lanes add nothing to any of the kernels.
+//! - [`entry_points!`] stamps out, per level, the `#[target_feature]` functions that the
+//!   dispatcher in [`super`] points at. Everything below them is `#[inline(always)]`, so each entry
+//!   point compiles to one self-contained loop using the level's instructions.
+//!
+//! The functions in [`avx2`] and [`avx512`] are `unsafe`: call them only when the matching
+//! `has_*` function below returned `true`. The public API in [`super`] does that for you.
+
+use half::f16;
+
+pub mod avx2;
+pub mod avx512;
+
+/// AVX2 and FMA are available (the `avx2` f32 level).
+pub fn has_avx2_fma() -> bool {
+    is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
+}
+/// AVX2, FMA and F16C are available (the `avx2` f16 level).
+pub fn has_avx2_fma_f16c() -> bool {
+    has_avx2_fma() && is_x86_feature_detected!("f16c")
+}
+/// AVX-512F is available (the `avx512` f32 level).
+pub fn has_avx512f() -> bool {
+    is_x86_feature_detected!("avx512f")
+}
+/// AVX-512F and F16C are available (the `avx512` f16 level; it also uses 256-bit AVX loads).
+pub fn has_avx512f_f16c() -> bool {
+    has_avx512f() && has_avx2_fma_f16c()
+}
+
+/// One SIMD level: a vector of `LANES` × `f32` and the operations the kernels use.
+pub(crate) trait Simd {
+    const LANES: usize;
+    type V: Copy;
+    unsafe fn zero() -> Self::V;
+    unsafe fn add(a: Self::V, b: Self::V) -> Self::V;
+    unsafe fn sub(a: Self::V, b: Self::V) -> Self::V;
+    /// `a * b + c`, fused.
+    unsafe fn fmadd(a: Self::V, b: Self::V, c: Self::V) -> Self::V;
+    unsafe fn abs(a: Self::V) -> Self::V;
+    /// Sum of all lanes.
+    unsafe fn hsum(a: Self::V) -> f32;
+}
+
+/// An element type that loads as one vector of `f32` lanes of level `S`.
+pub(crate) trait Load<S: Simd>: Copy {
+    /// Loads `S::LANES` elements starting at `p`.
+    unsafe fn load(p: *const Self) -> S::V;
+    /// Loads `n < S::LANES` elements starting at `p`; the other lanes are 0. Reads nothing
+    /// at or past `p + n`.
+    unsafe fn load_partial(p: *const Self, n: usize) -> S::V;
+}
+
+/// One kernel: what is accumulated per vector of lanes and how it is reduced at the end.
+pub(crate) trait Op<S: Simd> {
+    type Acc: Copy;
+    type Out;
+    unsafe fn zero() -> Self::Acc;
+    unsafe fn step(acc: Self::Acc, x: S::V, y: S::V) -> Self::Acc;
+    unsafe fn merge(a: Self::Acc, b: Self::Acc) -> Self::Acc;
+    unsafe fn finish(acc: Self::Acc) -> Self::Out;
+}
+
+/// The one loop behind every kernel: folds `O` over `a` and `b` (cut to `a.len()`).
+#[inline(always)]
+pub(crate) unsafe fn run<S: Simd, O: Op<S>, A: Load<S>, B: Load<S>>(a: &[A], b: &[B]) -> O::Out {
+    let n = a.len();
+    let b = &b[..n]; // panics rather than reading past a short `b`
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let w = S::LANES;
+    let (mut s0, mut s1, mut s2, mut s3) = (O::zero(), O::zero(), O::zero(), O::zero());
+    let mut i = 0;
+    while i + 4 * w <= n {
+        s0 = O::step(s0, A::load(pa.add(i)), B::load(pb.add(i)));
+        s1 = O::step(s1, A::load(pa.add(i + w)), B::load(pb.add(i + w)));
+        s2 = O::step(s2, A::load(pa.add(i + 2 * w)), B::load(pb.add(i + 2 * w)));
+        s3 = O::step(s3, A::load(pa.add(i + 3 * w)), B::load(pb.add(i + 3 * w)));
+        i += 4 * w;
+    }
+    while i + w <= n {
+        s0 = O::step(s0, A::load(pa.add(i)), B::load(pb.add(i)));
+        i += w;
+    }
+    if i < n {
+        let m = n - i;
+        s1 = O::step(
+            s1,
+            A::load_partial(pa.add(i), m),
+            B::load_partial(pb.add(i), m),
+        );
+    }
+    O::finish(O::merge(O::merge(s0, s1), O::merge(s2, s3)))
+}
+
+/// `Σ (x-y)²`
+pub(crate) struct L2;
+/// `Σ x·y`
+pub(crate) struct Dot;
+/// `Σ |x-y|`
+pub(crate) struct L1;
+/// `Σ x²` (ignores `y`; call with `b = a`, the unused loads are dropped by the compiler)
+pub(crate) struct Norm;
+/// `(Σ x·y, Σ x², Σ y²)`
+pub(crate) struct CosineParts;
+/// `(Σ x·y, Σ y²)`: cosine against a query whose norm is already known
+pub(crate) struct DotNorm;
+
+impl<S: Simd> Op<S> for L2 {
+    type Acc = S::V;
+    type Out = f32;
+    #[inline(always)]
+    unsafe fn zero() -> S::V {
+        S::zero()
+    }
+    #[inline(always)]
+    unsafe fn step(acc: S::V, x: S::V, y: S::V) -> S::V {
+        let d = S::sub(x, y);
+        S::fmadd(d, d, acc)
+    }
+    #[inline(always)]
+    unsafe fn merge(a: S::V, b: S::V) -> S::V {
+        S::add(a, b)
+    }
+    #[inline(always)]
+    unsafe fn finish(acc: S::V) -> f32 {
+        S::hsum(acc)
+    }
+}
+
+impl<S: Simd> Op<S> for Dot {
+    type Acc = S::V;
+    type Out = f32;
+    #[inline(always)]
+    unsafe fn zero() -> S::V {
+        S::zero()
+    }
+    #[inline(always)]
+    unsafe fn step(acc: S::V, x: S::V, y: S::V) -> S::V {
+        S::fmadd(x, y, acc)
+    }
+    #[inline(always)]
+    unsafe fn merge(a: S::V, b: S::V) -> S::V {
+        S::add(a, b)
+    }
+    #[inline(always)]
+    unsafe fn finish(acc: S::V) -> f32 {
+        S::hsum(acc)
+    }
+}
+
+impl<S: Simd> Op<S> for L1 {
+    type Acc = S::V;
+    type Out = f32;
+    #[inline(always)]
+    unsafe fn zero() -> S::V {
+        S::zero()
+    }
+    #[inline(always)]
+    unsafe fn step(acc: S::V, x: S::V, y: S::V) -> S::V {
+        S::add(acc, S::abs(S::sub(x, y)))
+    }
+    #[inline(always)]
+    unsafe fn merge(a: S::V, b: S::V) -> S::V {
+        S::add(a, b)
+    }
+    #[inline(always)]
+    unsafe fn finish(acc: S::V) -> f32 {
+        S::hsum(acc)
+    }
+}
+
+impl<S: Simd> Op<S> for Norm {
+    type Acc = S::V;
+    type Out = f32;
+    #[inline(always)]
+    unsafe fn zero() -> S::V {
+        S::zero()
+    }
+    #[inline(always)]
+    unsafe fn step(acc: S::V, x: S::V, _y: S::V) -> S::V {
+        S::fmadd(x, x, acc)
+    }
+    #[inline(always)]
+    unsafe fn merge(a: S::V, b: S::V) -> S::V {
+        S::add(a, b)
+    }
+    #[inline(always)]
+    unsafe fn finish(acc: S::V) -> f32 {
+        S::hsum(acc)
+    }
+}
+
+impl<S: Simd> Op<S> for CosineParts {
+    type Acc = [S::V; 3];
+    type Out = (f32, f32, f32);
+    #[inline(always)]
+    unsafe fn zero() -> [S::V; 3] {
+        [S::zero(); 3]
+    }
+    #[inline(always)]
+    unsafe fn step([ab, aa, bb]: [S::V; 3], x: S::V, y: S::V) -> [S::V; 3] {
+        [S::fmadd(x, y, ab), S::fmadd(x, x, aa), S::fmadd(y, y, bb)]
+    }
+    #[inline(always)]
+    unsafe fn merge(a: [S::V; 3], b: [S::V; 3]) -> [S::V; 3] {
+        [S::add(a[0], b[0]), S::add(a[1], b[1]), S::add(a[2], b[2])]
+    }
+    #[inline(always)]
+    unsafe fn finish([ab, aa, bb]: [S::V; 3]) -> (f32, f32, f32) {
+        (S::hsum(ab), S::hsum(aa), S::hsum(bb))
+    }
+}
+
+impl<S: Simd> Op<S> for DotNorm {
+    type Acc = [S::V; 2];
+    type Out = (f32, f32);
+    #[inline(always)]
+    unsafe fn zero() -> [S::V; 2] {
+        [S::zero(); 2]
+    }
+    #[inline(always)]
+    unsafe fn step([ab, bb]: [S::V; 2], x: S::V, y: S::V) -> [S::V; 2] {
+        [S::fmadd(x, y, ab), S::fmadd(y, y, bb)]
+    }
+    #[inline(always)]
+    unsafe fn merge(a: [S::V; 2], b: [S::V; 2]) -> [S::V; 2] {
+        [S::add(a[0], b[0]), S::add(a[1], b[1])]
+    }
+    #[inline(always)]
+    unsafe fn finish([ab, bb]: [S::V; 2]) -> (f32, f32) {
+        (S::hsum(ab), S::hsum(bb))
+    }
+}
+
+/// Adapts a level to [`super::BatchKernels`], so the shared batch loop inlines this level's
+/// kernels (f32 query against `T` data).
+pub(crate) struct Level<S>(core::marker::PhantomData<S>);
+
+impl<S: Simd, T: Load<S>> super::BatchKernels<T> for Level<S>
+where
+    f32: Load<S>,
+{
+    #[inline(always)]
+    unsafe fn l2_squared(a: &[f32], b: &[T]) -> f32 {
+        run::<S, L2, f32, T>(a, b)
+    }
+    #[inline(always)]
+    unsafe fn dot(a: &[f32], b: &[T]) -> f32 {
+        run::<S, Dot, f32, T>(a, b)
+    }
+    #[inline(always)]
+    unsafe fn l1(a: &[f32], b: &[T]) -> f32 {
+        run::<S, L1, f32, T>(a, b)
+    }
+    #[inline(always)]
+    unsafe fn dot_norm(a: &[f32], b: &[T]) -> (f32, f32) {
+        run::<S, DotNorm, f32, T>(a, b)
+    }
+}
+
+/// Copies `n < N` half floats from `p` into a zeroed buffer (the f16 partial load: there is no
+/// 16-bit masked load in AVX2 or plain AVX-512F). Copies in 8/4/2/1-element pieces rather than
+/// with a variable-length `memcpy`, which would be an out-of-line call.
+#[inline(always)]
+pub(crate) unsafe fn f16_tail<const N: usize>(p: *const f16, n: usize) -> [f16; N] {
+    use core::ptr::{read_unaligned as rd, write_unaligned as wr};
+    debug_assert!(n < N && N <= 16);
+    let mut buf = [f16::ZERO; N];
+    let (src, dst) = (p as *const u8, buf.as_mut_ptr() as *mut u8);
+    let mut at = 0; // bytes copied so far
+    if N > 8 && n & 8 != 0 {
+        wr(dst as *mut u128, rd(src as *const u128));
+        at += 16;
+    }
+    if n & 4 != 0 {
+        wr(dst.add(at) as *mut u64, rd(src.add(at) as *const u64));
+        at += 8;
+    }
+    if n & 2 != 0 {
+        wr(dst.add(at) as *mut u32, rd(src.add(at) as *const u32));
+        at += 4;
+    }
+    if n & 1 != 0 {
+        wr(dst.add(at) as *mut u16, rd(src.add(at) as *const u16));
+    }
+    buf
+}
+
+/// Defines one level's public `#[target_feature]` entry points and its dispatch tables
+/// `F32_KERNELS` / `F16_KERNELS`. `$f32_features` is enabled on the f32 kernels, `$f16_features`
+/// on the f16 and mixed ones.
+macro_rules! entry_points {
+    ($S:ty, $name32:literal, $f32_features:literal, $name16:literal, $f16_features:literal) => {
+        use crate::distance::x86::{run, CosineParts, Dot, Level, Norm, L1, L2};
+        use crate::distance::{batch_loop, F16Kernels, F32Kernels, Metric};
+        use half::f16;
+
+        /// `Σ (a-b)²`.
+        ///
+        /// # Safety
+        #[doc = concat!("The CPU must support `", $f32_features, "` (see the `has_*` functions in [`super`]).")]
+        #[target_feature(enable = $f32_features)]
+        pub unsafe fn l2_squared(a: &[f32], b: &[f32]) -> f32 {
+            run::<$S, L2, _, _>(a, b)
+        }
+        /// `Σ a·b`.
+        ///
+        /// # Safety
+        #[doc = concat!("The CPU must support `", $f32_features, "` (see the `has_*` functions in [`super`]).")]
+        #[target_feature(enable = $f32_features)]
+        pub unsafe fn dot(a: &[f32], b: &[f32]) -> f32 {
+            run::<$S, Dot, _, _>(a, b)
+        }
+        /// `Σ |a-b|`.
+        ///
+        /// # Safety
+        #[doc = concat!("The CPU must support `", $f32_features, "` (see the `has_*` functions in [`super`]).")]
+        #[target_feature(enable = $f32_features)]
+        pub unsafe fn l1(a: &[f32], b: &[f32]) -> f32 {
+            run::<$S, L1, _, _>(a, b)
+        }
+        /// `(Σ a·b, Σ a², Σ b²)`.
+        ///
+        /// # Safety
+        #[doc = concat!("The CPU must support `", $f32_features, "` (see the `has_*` functions in [`super`]).")]
+        #[target_feature(enable = $f32_features)]
+        pub unsafe fn cosine_parts(a: &[f32], b: &[f32]) -> (f32, f32, f32) {
+            run::<$S, CosineParts, _, _>(a, b)
+        }
+        /// `Σ a²`.
+        ///
+        /// # Safety
+        #[doc = concat!("The CPU must support `", $f32_features, "` (see the `has_*` functions in [`super`]).")]
+        #[target_feature(enable = $f32_features)]
+        pub unsafe fn norm_squared(a: &[f32]) -> f32 {
+            run::<$S, Norm, _, _>(a, a)
+        }
+        /// See [`crate::distance::batch_f32`].
+        ///
+        /// # Safety
+        #[doc = concat!("The CPU must support `", $f32_features, "` (see the `has_*` functions in [`super`]).")]
+        #[target_feature(enable = $f32_features)]
+        pub unsafe fn batch_f32(
+            metric: Metric,
+            query: &[f32],
+            query_norm_sq: f32,
+            data: &[f32],
+            out: &mut [f32],
+        ) {
+            batch_loop::<f32, Level<$S>>(metric, query, query_norm_sq, data, out)
+        }
+
+        /// `Σ (a-b)²` on half floats.
+        ///
+        /// # Safety
+        #[doc = concat!("The CPU must support `", $f16_features, "` (see the `has_*` functions in [`super`]).")]
+        #[target_feature(enable = $f16_features)]
+        pub unsafe fn l2_squared_f16(a: &[f16], b: &[f16]) -> f32 {
+            run::<$S, L2, _, _>(a, b)
+        }
+        /// `Σ a·b` on half floats.
+        ///
+        /// # Safety
+        #[doc = concat!("The CPU must support `", $f16_features, "` (see the `has_*` functions in [`super`]).")]
+        #[target_feature(enable = $f16_features)]
+        pub unsafe fn dot_f16(a: &[f16], b: &[f16]) -> f32 {
+            run::<$S, Dot, _, _>(a, b)
+        }
+        /// `Σ |a-b|` on half floats.
+        ///
+        /// # Safety
+        #[doc = concat!("The CPU must support `", $f16_features, "` (see the `has_*` functions in [`super`]).")]
+        #[target_feature(enable = $f16_features)]
+        pub unsafe fn l1_f16(a: &[f16], b: &[f16]) -> f32 {
+            run::<$S, L1, _, _>(a, b)
+        }
+        /// `(Σ a·b, Σ a², Σ b²)` on half floats.
+        ///
+        /// # Safety
+        #[doc = concat!("The CPU must support `", $f16_features, "` (see the `has_*` functions in [`super`]).")]
+        #[target_feature(enable = $f16_features)]
+        pub unsafe fn cosine_parts_f16(a: &[f16], b: &[f16]) -> (f32, f32, f32) {
+            run::<$S, CosineParts, _, _>(a, b)
+        }
+        /// `Σ a²` on half floats.
+        ///
+        /// # Safety
+        #[doc = concat!("The CPU must support `", $f16_features, "` (see the `has_*` functions in [`super`]).")]
+        #[target_feature(enable = $f16_features)]
+        pub unsafe fn norm_squared_f16(a: &[f16]) -> f32 {
+            run::<$S, Norm, _, _>(a, a)
+        }
+        /// See [`crate::distance::batch_f16`].
+        ///
+        /// # Safety
+        #[doc = concat!("The CPU must support `", $f16_features, "` (see the `has_*` functions in [`super`]).")]
+        #[target_feature(enable = $f16_features)]
+        pub unsafe fn batch_f16(
+            metric: Metric,
+            query: &[f32],
+            query_norm_sq: f32,
+            data: &[f16],
+            out: &mut [f32],
+        ) {
+            batch_loop::<f16, Level<$S>>(metric, query, query_norm_sq, data, out)
+        }
+
+        // f32 query against f16 data (what `batch_f16` does per vector), for the tests.
+        #[cfg(test)]
+        #[target_feature(enable = $f16_features)]
+        pub(crate) unsafe fn l2_squared_mixed(a: &[f32], b: &[f16]) -> f32 {
+            run::<$S, L2, _, _>(a, b)
+        }
+        #[cfg(test)]
+        #[target_feature(enable = $f16_features)]
+        pub(crate) unsafe fn dot_mixed(a: &[f32], b: &[f16]) -> f32 {
+            run::<$S, Dot, _, _>(a, b)
+        }
+        #[cfg(test)]
+        #[target_feature(enable = $f16_features)]
+        pub(crate) unsafe fn l1_mixed(a: &[f32], b: &[f16]) -> f32 {
+            run::<$S, L1, _, _>(a, b)
+        }
+        #[cfg(test)]
+        #[target_feature(enable = $f16_features)]
+        pub(crate) unsafe fn cosine_parts_mixed(a: &[f32], b: &[f16]) -> (f32, f32, f32) {
+            run::<$S, CosineParts, _, _>(a, b)
+        }
+
+        pub(crate) static F32_KERNELS: F32Kernels = F32Kernels {
+            name: $name32,
+            l2_squared,
+            dot,
+            l1,
+            cosine_parts,
+            norm_squared,
+            batch: batch_f32,
+        };
+        pub(crate) static F16_KERNELS: F16Kernels = F16Kernels {
+            name: $name16,
+            l2_squared: l2_squared_f16,
+            dot: dot_f16,
+            l1: l1_f16,
+            cosine_parts: cosine_parts_f16,
+            norm_squared: norm_squared_f16,
+            batch: batch_f16,
+        };
+    };
+}
+pub(crate) use entry_points;

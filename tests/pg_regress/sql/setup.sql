@@ -1,0 +1,2 @@
+-- run once before the other regression files
+CREATE EXTENSION vector_ext;
