@@ -59,7 +59,7 @@ for layer in "${layers[@]}"; do
   case "$layer" in
     core)
       echo "== core unit tests"
-      cargo test -p vector_core
+      cargo test -p vector_core -p vector_bench
       ;;
     server)
       echo "== in-server tests (cargo pgrx test)"
