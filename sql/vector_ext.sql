@@ -296,3 +296,39 @@ CREATE OPERATOR > (LEFTARG = halfvec, RIGHTARG = halfvec, FUNCTION = halfvec_gt,
 CREATE OPERATOR CLASS halfvec_ops DEFAULT FOR TYPE halfvec USING btree AS
     OPERATOR 1 <, OPERATOR 2 <=, OPERATOR 3 =, OPERATOR 4 >=, OPERATOR 5 >,
     FUNCTION 1 halfvec_cmp(halfvec, halfvec);
+
+------------------------------------------------------------------------------------ flat index
+-- Exact nearest-neighbour search over densely packed vectors. Each opclass names the ORDER BY
+-- operator (strategy 1) and, as support function 1, the distance the index orders by
+-- (squared L2 for <->, negative inner product for <#>, …); amvalidate checks that they match.
+
+CREATE FUNCTION flat_handler(internal) RETURNS index_am_handler
+    AS 'MODULE_PATHNAME', 'flat_handler_wrapper' LANGUAGE C;
+CREATE ACCESS METHOD flat TYPE INDEX HANDLER flat_handler;
+COMMENT ON ACCESS METHOD flat IS 'exact nearest-neighbour search over densely packed vectors';
+
+CREATE OPERATOR CLASS vector_l2_ops FOR TYPE vector USING flat AS
+    OPERATOR 1 <-> (vector, vector) FOR ORDER BY float_ops,
+    FUNCTION 1 vector_l2_squared_distance(vector, vector);
+CREATE OPERATOR CLASS vector_ip_ops FOR TYPE vector USING flat AS
+    OPERATOR 1 <#> (vector, vector) FOR ORDER BY float_ops,
+    FUNCTION 1 vector_negative_inner_product(vector, vector);
+CREATE OPERATOR CLASS vector_cosine_ops FOR TYPE vector USING flat AS
+    OPERATOR 1 <=> (vector, vector) FOR ORDER BY float_ops,
+    FUNCTION 1 cosine_distance(vector, vector);
+CREATE OPERATOR CLASS vector_l1_ops FOR TYPE vector USING flat AS
+    OPERATOR 1 <+> (vector, vector) FOR ORDER BY float_ops,
+    FUNCTION 1 l1_distance(vector, vector);
+
+CREATE OPERATOR CLASS halfvec_l2_ops FOR TYPE halfvec USING flat AS
+    OPERATOR 1 <-> (halfvec, halfvec) FOR ORDER BY float_ops,
+    FUNCTION 1 halfvec_l2_squared_distance(halfvec, halfvec);
+CREATE OPERATOR CLASS halfvec_ip_ops FOR TYPE halfvec USING flat AS
+    OPERATOR 1 <#> (halfvec, halfvec) FOR ORDER BY float_ops,
+    FUNCTION 1 halfvec_negative_inner_product(halfvec, halfvec);
+CREATE OPERATOR CLASS halfvec_cosine_ops FOR TYPE halfvec USING flat AS
+    OPERATOR 1 <=> (halfvec, halfvec) FOR ORDER BY float_ops,
+    FUNCTION 1 cosine_distance(halfvec, halfvec);
+CREATE OPERATOR CLASS halfvec_l1_ops FOR TYPE halfvec USING flat AS
+    OPERATOR 1 <+> (halfvec, halfvec) FOR ORDER BY float_ops,
+    FUNCTION 1 l1_distance(halfvec, halfvec);

@@ -4,6 +4,8 @@
 //! Kernels, parsing and the other pure computations live in the `vector_core` crate.
 //! All SQL objects are declared by hand in `sql/` (included below), not generated.
 
+pub mod am;
+pub mod storage;
 pub mod types;
 
 ::pgrx::pg_module_magic!();

@@ -5,4 +5,7 @@
 //! plain `cargo test -p vector_core`.
 
 pub mod distance;
+pub mod flat;
+pub mod kmeans;
+pub mod order;
 pub mod text;

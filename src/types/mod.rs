@@ -249,6 +249,10 @@ pub fn error(code: PgSqlErrorCode, message: String) -> ! {
     ereport!(ERROR, code, message);
 }
 
+pub fn error_with_detail(code: PgSqlErrorCode, message: String, detail: String) -> ! {
+    ereport!(ERROR, code, message, detail);
+}
+
 /// `float_overflow_error()`
 pub fn overflow_error() -> ! {
     error(

@@ -1,0 +1,190 @@
+//! CREATE INDEX: read the heap once, append vectors to data pages as they come (no WAL), write
+//! the meta page, then WAL-log every page once.
+
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+use vector_core::flat::{IndexKind, Meta, SlotLayout, Tid};
+
+use crate::am::{column_dims, datum_bytes, dimension_mismatch, opclass_metric};
+use crate::storage::{log_all_pages, BulkPage, WalWrite, META_BLOCK};
+
+struct BuildState {
+    index: pg_sys::Relation,
+    meta: Meta,
+    layout: Option<SlotLayout>,
+    /// The data page being filled (and for multi-page slots, its continuation pages).
+    current: Option<BulkPage>,
+    pos: usize,
+    tuples: f64,
+}
+
+impl BuildState {
+    fn add(&mut self, tid: Tid, dims: usize, bytes: &[u8]) {
+        if self.meta.dims == 0 {
+            self.meta.dims = dims as u32;
+        }
+        if dims != self.meta.dims as usize {
+            dimension_mismatch(self.meta.dims, dims);
+        }
+        let layout = *self
+            .layout
+            .get_or_insert_with(|| SlotLayout::new(dims, self.meta.elem));
+        if layout.pages_per_slot > 1 {
+            // Continuation pages first, then the first page; all consecutive blocks.
+            let mut first = new_data_page(self.index, &layout);
+            let mut rest: Vec<BulkPage> = (1..layout.pages_per_slot)
+                .map(|_| new_data_page(self.index, &layout))
+                .collect();
+            layout.write_chunk(first.page_mut(), 0, bytes);
+            for (i, page) in rest.iter_mut().enumerate() {
+                layout.write_chunk(page.page_mut(), i + 1, bytes);
+            }
+            layout.set_tid(first.page_mut(), 0, tid);
+        } else {
+            if self.current.is_none() || self.pos == layout.per_page {
+                self.current = None; // release the full page before taking the next
+                self.current = Some(new_data_page(self.index, &layout));
+                self.pos = 0;
+            }
+            let page = self.current.as_mut().unwrap();
+            layout.write_vector(page.page_mut(), self.pos, bytes);
+            layout.set_tid(page.page_mut(), self.pos, tid);
+            self.pos += 1;
+        }
+        self.meta.n_slots += 1;
+        self.tuples += 1.0;
+    }
+}
+
+fn new_data_page(index: pg_sys::Relation, layout: &SlotLayout) -> BulkPage {
+    let mut page = BulkPage::extend(index);
+    layout.init_page(page.page_mut());
+    page.set_used_end(layout.used_end());
+    page
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn ambuild(
+    heap: pg_sys::Relation,
+    index: pg_sys::Relation,
+    index_info: *mut pg_sys::IndexInfo,
+) -> *mut pg_sys::IndexBuildResult {
+    let (metric, elem) = opclass_metric(index);
+    let dims = column_dims(index).unwrap_or(0);
+    // Block 0 is the meta page, written last.
+    drop(BulkPage::extend(index));
+
+    let mut state = BuildState {
+        index,
+        meta: Meta {
+            kind: IndexKind::Flat,
+            dims,
+            elem,
+            metric,
+            n_slots: 0,
+            free_hint: 0,
+            extra: [0; 4],
+        },
+        layout: (dims > 0).then(|| SlotLayout::new(dims as usize, elem)),
+        current: None,
+        pos: 0,
+        tuples: 0.0,
+    };
+    pg_sys::pgstat_progress_update_param(pg_sys::PROGRESS_CREATEIDX_SUBPHASE as i32, 2);
+    pg_sys::pgstat_progress_update_param(
+        pg_sys::PROGRESS_CREATEIDX_TUPLES_TOTAL as i32,
+        (*(*heap).rd_rel).reltuples.max(0.0) as i64,
+    );
+    pg_sys::table_index_build_scan(
+        heap,
+        index,
+        index_info,
+        true,
+        true,
+        Some(build_callback),
+        &mut state as *mut BuildState as *mut std::ffi::c_void,
+        std::ptr::null_mut(),
+    );
+    state.current = None; // flush the last data page
+    state.meta.free_hint = state.meta.n_slots;
+    write_meta_unlogged(index, &state.meta);
+    log_all_pages(index);
+
+    let result = pg_sys::palloc0(std::mem::size_of::<pg_sys::IndexBuildResult>())
+        as *mut pg_sys::IndexBuildResult;
+    (*result).heap_tuples = state.tuples;
+    (*result).index_tuples = state.tuples;
+    result
+}
+
+unsafe fn write_meta_unlogged(index: pg_sys::Relation, meta: &Meta) {
+    let buf = pg_sys::ReadBuffer(index, META_BLOCK);
+    pg_sys::LockBuffer(buf, pg_sys::BUFFER_LOCK_EXCLUSIVE as i32);
+    let page = std::slice::from_raw_parts_mut(
+        pg_sys::BufferGetPage(buf) as *mut u8,
+        vector_core::flat::PAGE_SIZE,
+    );
+    meta.write(page);
+    (*(page.as_mut_ptr() as *mut pg_sys::PageHeaderData)).pd_lower = Meta::END as u16;
+    pg_sys::MarkBufferDirty(buf);
+    pg_sys::UnlockReleaseBuffer(buf);
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn build_callback(
+    _index: pg_sys::Relation,
+    tid: pg_sys::ItemPointer,
+    values: *mut pg_sys::Datum,
+    is_null: *mut bool,
+    _alive: bool,
+    state: *mut std::ffi::c_void,
+) {
+    if *is_null {
+        return; // NULL vectors are not indexed
+    }
+    let state = &mut *(state as *mut BuildState);
+    let (dims, bytes) = datum_bytes(*values, state.meta.elem);
+    state.add(item_pointer_to_tid(&*tid), dims, &bytes);
+    if state.meta.n_slots % 1024 == 0 {
+        pg_sys::pgstat_progress_update_param(
+            pg_sys::PROGRESS_CREATEIDX_TUPLES_DONE as i32,
+            state.meta.n_slots as i64,
+        );
+        pgrx::check_for_interrupts!();
+    }
+}
+
+pub fn item_pointer_to_tid(ip: &pg_sys::ItemPointerData) -> Tid {
+    Tid {
+        block: ((ip.ip_blkid.bi_hi as u32) << 16) | ip.ip_blkid.bi_lo as u32,
+        offset: ip.ip_posid,
+    }
+}
+
+/// An unlogged index's init fork: just the meta page, WAL-logged.
+#[pg_guard]
+pub unsafe extern "C-unwind" fn ambuildempty(index: pg_sys::Relation) {
+    let (metric, elem) = opclass_metric(index);
+    let meta = Meta {
+        kind: IndexKind::Flat,
+        dims: column_dims(index).unwrap_or(0),
+        elem,
+        metric,
+        n_slots: 0,
+        free_hint: 0,
+        extra: [0; 4],
+    };
+    let mut w = WalWrite::start(index);
+    let i = w.extend(pg_sys::ForkNumber::INIT_FORKNUM);
+    meta.write(w.page_mut(i));
+    w.set_used_end(i, Meta::END);
+    w.commit();
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn ambuildphasename(phase: i64) -> *mut std::ffi::c_char {
+    match phase {
+        2 => c"loading tuples".as_ptr() as *mut _,
+        _ => std::ptr::null_mut(),
+    }
+}

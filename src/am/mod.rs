@@ -1,0 +1,315 @@
+//! What the index access methods share: the handler's return type, resolving an opclass to a
+//! metric and element type, reading indexed vectors, cost estimation, opclass validation and
+//! the worker pool used for pure compute.
+
+pub mod flat;
+
+use std::sync::OnceLock;
+
+use pgrx::callconv::{BoxRet, FcInfo};
+use pgrx::datum::Datum;
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+use vector_core::distance::Metric;
+use vector_core::flat::ElemKind;
+
+use crate::types::{error, HalfVec, Vector};
+
+/// An `IndexAmRoutine` node returned by an `index_am_handler` function.
+pub struct AmRoutine(pub *mut pg_sys::IndexAmRoutine);
+
+unsafe impl BoxRet for AmRoutine {
+    unsafe fn box_into<'fcx>(self, fcinfo: &mut FcInfo<'fcx>) -> Datum<'fcx> {
+        fcinfo.return_raw_datum(pg_sys::Datum::from(self.0))
+    }
+}
+pgrx::impl_sql_translatable!(AmRoutine, "index_am_handler");
+
+/// A zeroed routine with the properties every vector AM shares: one key column, ordering by
+/// a distance operator, no WHERE-clause search, no uniqueness.
+pub fn base_routine() -> *mut pg_sys::IndexAmRoutine {
+    unsafe {
+        let r = pg_sys::palloc0(std::mem::size_of::<pg_sys::IndexAmRoutine>())
+            as *mut pg_sys::IndexAmRoutine;
+        (*r).type_ = pg_sys::NodeTag::T_IndexAmRoutine;
+        (*r).amstrategies = 0;
+        (*r).amoptsprocnum = 0;
+        (*r).amcanorder = false;
+        (*r).amcanorderbyop = true;
+        (*r).amcanbackward = false;
+        (*r).amcanunique = false;
+        (*r).amcanmulticol = false;
+        (*r).amoptionalkey = true;
+        (*r).amsearcharray = false;
+        (*r).amsearchnulls = false;
+        (*r).amstorage = false;
+        (*r).amclusterable = false;
+        (*r).ampredlocks = false;
+        (*r).amcanparallel = false;
+        (*r).amcaninclude = false;
+        (*r).amusemaintenanceworkmem = false;
+        (*r).amparallelvacuumoptions = pg_sys::VACUUM_OPTION_PARALLEL_BULKDEL as u8;
+        (*r).amkeytype = pg_sys::InvalidOid;
+        (*r).amcostestimate = Some(cost_estimate);
+        (*r).amvalidate = Some(validate);
+        (*r).amoptions = Some(no_options);
+        r
+    }
+}
+
+/// The element type and metric an index was built for, from its opclass's support function 1:
+/// our distance functions are recognised by their C symbol.
+pub fn opclass_metric(index: pg_sys::Relation) -> (Metric, ElemKind) {
+    let symbol = unsafe {
+        let proc_oid = pg_sys::index_getprocid(index, 1, 1);
+        function_symbol(proc_oid)
+    };
+    metric_for_symbol(&symbol).unwrap_or_else(|| {
+        error(
+            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+            format!("unsupported distance function \"{symbol}\" for a vector_ext index"),
+        )
+    })
+}
+
+fn metric_for_symbol(symbol: &str) -> Option<(Metric, ElemKind)> {
+    let (elem, rest) = if let Some(rest) = symbol.strip_prefix("vector_") {
+        (ElemKind::F32, rest)
+    } else {
+        (ElemKind::F16, symbol.strip_prefix("halfvec_")?)
+    };
+    let metric = match rest {
+        "l2_squared_distance_wrapper" => Metric::L2,
+        "negative_inner_product_wrapper" => Metric::InnerProduct,
+        "cosine_distance_wrapper" => Metric::Cosine,
+        "l1_distance_wrapper" => Metric::L1,
+        _ => return None,
+    };
+    Some((metric, elem))
+}
+
+/// `pg_proc.prosrc` of a C function: its symbol name.
+unsafe fn function_symbol(proc_oid: pg_sys::Oid) -> String {
+    let tuple = pg_sys::SearchSysCache1(
+        pg_sys::SysCacheIdentifier::PROCOID as i32,
+        pg_sys::Datum::from(proc_oid),
+    );
+    if tuple.is_null() {
+        return String::new();
+    }
+    let mut is_null = false;
+    let d = pg_sys::SysCacheGetAttr(
+        pg_sys::SysCacheIdentifier::PROCOID as i32,
+        tuple,
+        pg_sys::Anum_pg_proc_prosrc as i16,
+        &mut is_null,
+    );
+    let s = if is_null {
+        String::new()
+    } else {
+        String::from_datum(d, false).unwrap_or_default()
+    };
+    pg_sys::ReleaseSysCache(tuple);
+    s
+}
+
+/// The declared dimensions of the indexed column (`vector(n)`), if it has a typmod.
+pub fn column_dims(index: pg_sys::Relation) -> Option<u32> {
+    unsafe {
+        let attr = (*(*index).rd_att).attrs.as_slice(1)[0];
+        (attr.atttypmod > 0).then_some(attr.atttypmod as u32)
+    }
+}
+
+/// An indexed value (vector or halfvec datum) as f32 values.
+pub fn datum_values(datum: pg_sys::Datum, elem: ElemKind) -> Vec<f32> {
+    unsafe {
+        match elem {
+            ElemKind::F32 => Vector::from_datum(datum, false)
+                .unwrap()
+                .as_slice()
+                .to_vec(),
+            ElemKind::F16 => HalfVec::from_datum(datum, false).unwrap().to_f32_vec(),
+        }
+    }
+}
+
+/// An indexed value's raw element bytes as stored on data pages (native endianness).
+pub fn datum_bytes(datum: pg_sys::Datum, elem: ElemKind) -> (usize, Vec<u8>) {
+    unsafe {
+        match elem {
+            ElemKind::F32 => {
+                let v = Vector::from_datum(datum, false).unwrap();
+                let bytes = v.as_slice().iter().flat_map(|x| x.to_ne_bytes()).collect();
+                (v.dim(), bytes)
+            }
+            ElemKind::F16 => {
+                let v = HalfVec::from_datum(datum, false).unwrap();
+                let bytes = v.as_slice().iter().flat_map(|x| x.to_ne_bytes()).collect();
+                (v.dim(), bytes)
+            }
+        }
+    }
+}
+
+pub fn dimension_mismatch(expected: u32, got: usize) -> ! {
+    error(
+        PgSqlErrorCode::ERRCODE_DATA_EXCEPTION,
+        format!("expected {expected} dimensions, not {got}"),
+    )
+}
+
+// ------------------------------------------------------------------ worker pool
+
+/// The pool for pure computation inside a backend. Its threads block every signal, so
+/// Postgres' handlers only ever run on the backend's own thread, and they never call Postgres.
+pub fn pool() -> &'static rayon::ThreadPool {
+    static POOL: OnceLock<rayon::ThreadPool> = OnceLock::new();
+    POOL.get_or_init(|| {
+        rayon::ThreadPoolBuilder::new()
+            .thread_name(|i| format!("vector_ext-{i}"))
+            .start_handler(|_| unsafe {
+                let mut all: libc::sigset_t = std::mem::zeroed();
+                libc::sigfillset(&mut all);
+                libc::pthread_sigmask(libc::SIG_BLOCK, &all, std::ptr::null_mut());
+            })
+            .build()
+            .expect("worker pool")
+    })
+}
+
+// ------------------------------------------------------------------ shared callbacks
+
+#[pg_guard]
+unsafe extern "C-unwind" fn no_options(
+    _reloptions: pg_sys::Datum,
+    _validate: bool,
+) -> *mut pg_sys::bytea {
+    std::ptr::null_mut()
+}
+
+/// The index answers `ORDER BY col <op> const` only. Its work happens before the first row:
+/// every stored vector is read once (densely packed, sequentially) and scored by a SIMD kernel,
+/// far cheaper per row than a sequential scan's function call, tuple deform and sort.
+#[pg_guard]
+unsafe extern "C-unwind" fn cost_estimate(
+    _root: *mut pg_sys::PlannerInfo,
+    path: *mut pg_sys::IndexPath,
+    _loop_count: f64,
+    startup: *mut pg_sys::Cost,
+    total: *mut pg_sys::Cost,
+    selectivity: *mut pg_sys::Selectivity,
+    correlation: *mut f64,
+    pages: *mut f64,
+) {
+    let info = (*path).indexinfo;
+    let index_pages = (*info).pages as f64;
+    let tuples = (*info).tuples.max(0.0);
+    *pages = index_pages;
+    *selectivity = 1.0;
+    *correlation = 0.0;
+    if (*path).indexorderbys.is_null() {
+        // Nothing to order by: this index cannot help.
+        *startup = 1.0e10;
+        *total = 1.0e10;
+        return;
+    }
+    let scan = index_pages * pg_sys::seq_page_cost * 0.5 + tuples * pg_sys::cpu_operator_cost * 0.1;
+    *startup = scan;
+    *total = scan + tuples * pg_sys::cpu_index_tuple_cost * 0.1;
+}
+
+/// Checks an opclass of a vector_ext AM: one ORDER BY operator (strategy 1) between two
+/// values of the opclass type, and support function 1 one of our distance functions for that
+/// type whose metric matches the operator.
+#[pg_guard]
+unsafe extern "C-unwind" fn validate(opclass: pg_sys::Oid) -> bool {
+    let report = |msg: String| {
+        ereport!(INFO, PgSqlErrorCode::ERRCODE_INVALID_OBJECT_DEFINITION, msg);
+    };
+    let oid = opclass.to_u32();
+    let Ok(Some(name)) = Spi::get_one::<String>(&format!(
+        "SELECT opcname::text FROM pg_opclass WHERE oid = {oid}"
+    )) else {
+        report(format!("operator class {oid} does not exist"));
+        return false;
+    };
+    let Ok(Some(type_name)) = Spi::get_one::<String>(&format!(
+        "SELECT opcintype::regtype::text FROM pg_opclass WHERE oid = {oid}"
+    )) else {
+        return false;
+    };
+    let elem = match type_name.as_str() {
+        "vector" => ElemKind::F32,
+        "halfvec" => ElemKind::F16,
+        other => {
+            report(format!(
+                "operator class \"{name}\" is for type {other}, not vector or halfvec"
+            ));
+            return false;
+        }
+    };
+    let ops = Spi::get_one::<i64>(&format!(
+        "SELECT count(*) FROM pg_amop a JOIN pg_opclass c ON c.opcfamily = a.amopfamily
+         WHERE c.oid = {oid} AND a.amopstrategy = 1 AND a.amoppurpose = 'o'
+           AND a.amoplefttype = c.opcintype AND a.amoprighttype = c.opcintype"
+    ))
+    .ok()
+    .flatten()
+    .unwrap_or(0);
+    if ops != 1 {
+        report(format!(
+            "operator class \"{name}\" needs exactly one ORDER BY operator as strategy 1"
+        ));
+        return false;
+    }
+    let support = Spi::get_one::<String>(&format!(
+        "SELECT p.prosrc FROM pg_amproc a JOIN pg_opclass c ON c.opcfamily = a.amprocfamily
+         JOIN pg_proc p ON p.oid = a.amproc
+         WHERE c.oid = {oid} AND a.amprocnum = 1
+           AND a.amproclefttype = c.opcintype AND a.amprocrighttype = c.opcintype"
+    ))
+    .ok()
+    .flatten();
+    let Some((metric, support_elem)) = support.as_deref().and_then(metric_for_symbol) else {
+        report(format!(
+            "operator class \"{name}\" needs support function 1: a vector_ext distance function"
+        ));
+        return false;
+    };
+    if support_elem != elem {
+        report(format!(
+            "operator class \"{name}\": support function 1 is for another type"
+        ));
+        return false;
+    }
+    let op_symbol = Spi::get_one::<String>(&format!(
+        "SELECT p.prosrc FROM pg_amop a JOIN pg_opclass c ON c.opcfamily = a.amopfamily
+         JOIN pg_operator o ON o.oid = a.amopopr JOIN pg_proc p ON p.oid = o.oprcode
+         WHERE c.oid = {oid} AND a.amopstrategy = 1"
+    ))
+    .ok()
+    .flatten()
+    .unwrap_or_default();
+    let op_metric = op_symbol
+        .strip_prefix(if elem == ElemKind::F32 {
+            "vector_"
+        } else {
+            "halfvec_"
+        })
+        .and_then(|s| s.strip_suffix("_wrapper"))
+        .and_then(|s| match s {
+            "l2_distance" => Some(Metric::L2),
+            "negative_inner_product" => Some(Metric::InnerProduct),
+            "cosine_distance" => Some(Metric::Cosine),
+            "l1_distance" => Some(Metric::L1),
+            _ => None,
+        });
+    if op_metric != Some(metric) {
+        report(format!(
+            "operator class \"{name}\": the ORDER BY operator does not match support function 1"
+        ));
+        return false;
+    }
+    true
+}

@@ -1,0 +1,284 @@
+//! Typed page access over Postgres buffers, with RAII guards.
+//!
+//! * [`PageRead`]: pin + share lock; released on drop.
+//! * [`WalWrite`]: exclusive locks on up to four pages + one GenericXLog record. Changes are
+//!   made to GenericXLog's copies and reach the buffers, WAL-logged, only in
+//!   [`WalWrite::commit`]. Dropped without commit (an error, a panic, an early return) the
+//!   record is aborted and the pages are untouched, so no page ever changes without WAL.
+//!   [`WalWrite::extend`] adds a new page under the relation extension lock, logged as a full
+//!   image.
+//! * [`BulkPage`]: a new page filled during CREATE INDEX without WAL; the build then logs
+//!   every page once with `log_newpage_range` ([`log_all_pages`]).
+//!
+//! Page formats themselves (meta, data) are plain byte layouts in `vector_core::flat`; a guard
+//! hands out the page as `&[u8]` / `&mut [u8]` of `BLCKSZ` bytes.
+
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+use vector_core::flat::{Meta, MetaError, PAGE_SIZE};
+
+use crate::types::error_with_detail;
+
+pub type BlockNumber = pg_sys::BlockNumber;
+pub const META_BLOCK: BlockNumber = 0;
+
+const BUFFER_LOCK_SHARE: i32 = 1;
+const BUFFER_LOCK_EXCLUSIVE: i32 = 2;
+
+/// A pinned, share-locked page.
+pub struct PageRead {
+    buf: pg_sys::Buffer,
+}
+
+impl PageRead {
+    pub fn new(rel: pg_sys::Relation, block: BlockNumber) -> Self {
+        Self::with_strategy(rel, block, std::ptr::null_mut())
+    }
+
+    /// Read through a buffer access strategy (a ring for bulk scans, so they do not evict
+    /// the rest of shared buffers).
+    pub fn with_strategy(
+        rel: pg_sys::Relation,
+        block: BlockNumber,
+        strategy: pg_sys::BufferAccessStrategy,
+    ) -> Self {
+        unsafe {
+            let buf = pg_sys::ReadBufferExtended(
+                rel,
+                pg_sys::ForkNumber::MAIN_FORKNUM,
+                block,
+                pg_sys::ReadBufferMode::RBM_NORMAL,
+                strategy,
+            );
+            pg_sys::LockBuffer(buf, BUFFER_LOCK_SHARE);
+            PageRead { buf }
+        }
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        unsafe {
+            std::slice::from_raw_parts(pg_sys::BufferGetPage(self.buf) as *const u8, PAGE_SIZE)
+        }
+    }
+}
+
+impl Drop for PageRead {
+    fn drop(&mut self) {
+        unsafe { pg_sys::UnlockReleaseBuffer(self.buf) }
+    }
+}
+
+/// Up to four exclusively locked pages changed under one GenericXLog record: either every
+/// change lands, WAL-logged, in [`WalWrite::commit`], or (on drop without commit: an error, a
+/// panic, an early return) the record is aborted and no page changes.
+pub struct WalWrite {
+    rel: pg_sys::Relation,
+    state: *mut pg_sys::GenericXLogState,
+    bufs: Vec<(pg_sys::Buffer, pg_sys::Page)>,
+}
+
+impl WalWrite {
+    pub fn start(rel: pg_sys::Relation) -> Self {
+        WalWrite {
+            rel,
+            state: unsafe { pg_sys::GenericXLogStart(rel) },
+            bufs: Vec::with_capacity(4),
+        }
+    }
+
+    /// Lock an existing page for change; returns its index in this record.
+    pub fn lock(&mut self, block: BlockNumber) -> usize {
+        unsafe {
+            let buf = pg_sys::ReadBufferExtended(
+                self.rel,
+                pg_sys::ForkNumber::MAIN_FORKNUM,
+                block,
+                pg_sys::ReadBufferMode::RBM_NORMAL,
+                std::ptr::null_mut(),
+            );
+            pg_sys::LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+            self.register(buf, 0)
+        }
+    }
+
+    /// Append a new page to `fork`, initialised (`PageInit`) and logged as a full image.
+    pub fn extend(&mut self, fork: pg_sys::ForkNumber::Type) -> usize {
+        unsafe {
+            let buf = extend_locked(self.rel, fork);
+            let i = self.register(buf, pg_sys::GENERIC_XLOG_FULL_IMAGE as i32);
+            pg_sys::PageInit(self.bufs[i].1, PAGE_SIZE, 0);
+            i
+        }
+    }
+
+    unsafe fn register(&mut self, buf: pg_sys::Buffer, flags: i32) -> usize {
+        assert!(
+            self.bufs.len() < 4,
+            "a GenericXLog record holds at most 4 pages"
+        );
+        let page = pg_sys::GenericXLogRegisterBuffer(self.state, buf, flags);
+        self.bufs.push((buf, page));
+        self.bufs.len() - 1
+    }
+
+    pub fn block(&self, i: usize) -> BlockNumber {
+        unsafe { pg_sys::BufferGetBlockNumber(self.bufs[i].0) }
+    }
+
+    /// True for a page that was never initialised (all zeroes).
+    pub fn is_new(&self, i: usize) -> bool {
+        unsafe { (*(self.bufs[i].1 as *const pg_sys::PageHeaderData)).pd_upper == 0 }
+    }
+
+    /// Initialise page `i` as an empty page.
+    pub fn init(&mut self, i: usize) {
+        unsafe { pg_sys::PageInit(self.bufs[i].1, PAGE_SIZE, 0) }
+    }
+
+    pub fn page(&self, i: usize) -> &[u8] {
+        unsafe { std::slice::from_raw_parts(self.bufs[i].1 as *const u8, PAGE_SIZE) }
+    }
+
+    pub fn page_mut(&mut self, i: usize) -> &mut [u8] {
+        unsafe { std::slice::from_raw_parts_mut(self.bufs[i].1 as *mut u8, PAGE_SIZE) }
+    }
+
+    /// Declare how far page `i`'s content reaches (`pd_lower`), so WAL and checksums cover it.
+    pub fn set_used_end(&mut self, i: usize, end: usize) {
+        unsafe { set_pd_lower(self.bufs[i].1, end) }
+    }
+
+    /// Write the record and release the pages.
+    pub fn commit(mut self) {
+        unsafe { pg_sys::GenericXLogFinish(self.state) };
+        self.state = std::ptr::null_mut();
+    }
+}
+
+impl Drop for WalWrite {
+    fn drop(&mut self) {
+        unsafe {
+            if !self.state.is_null() {
+                pg_sys::GenericXLogAbort(self.state);
+            }
+            for (buf, _) in self.bufs.drain(..) {
+                pg_sys::UnlockReleaseBuffer(buf);
+            }
+        }
+    }
+}
+
+/// A new page written during a bulk build, without WAL: the build WAL-logs the whole relation
+/// at the end with [`log_all_pages`]. Marked dirty and released on drop.
+pub struct BulkPage {
+    buf: pg_sys::Buffer,
+}
+
+impl BulkPage {
+    pub fn extend(rel: pg_sys::Relation) -> Self {
+        unsafe {
+            let buf = extend_locked(rel, pg_sys::ForkNumber::MAIN_FORKNUM);
+            pg_sys::PageInit(pg_sys::BufferGetPage(buf), PAGE_SIZE, 0);
+            BulkPage { buf }
+        }
+    }
+
+    pub fn block(&self) -> BlockNumber {
+        unsafe { pg_sys::BufferGetBlockNumber(self.buf) }
+    }
+
+    pub fn page_mut(&mut self) -> &mut [u8] {
+        unsafe {
+            std::slice::from_raw_parts_mut(pg_sys::BufferGetPage(self.buf) as *mut u8, PAGE_SIZE)
+        }
+    }
+
+    pub fn set_used_end(&mut self, end: usize) {
+        unsafe { set_pd_lower(pg_sys::BufferGetPage(self.buf), end) }
+    }
+}
+
+impl Drop for BulkPage {
+    fn drop(&mut self) {
+        unsafe {
+            pg_sys::MarkBufferDirty(self.buf);
+            pg_sys::UnlockReleaseBuffer(self.buf);
+        }
+    }
+}
+
+/// A new buffer at the end of `fork`, exclusively locked, allocated under the relation
+/// extension lock.
+unsafe fn extend_locked(rel: pg_sys::Relation, fork: pg_sys::ForkNumber::Type) -> pg_sys::Buffer {
+    pg_sys::LockRelationForExtension(rel, pg_sys::ExclusiveLock as i32);
+    let buf = pg_sys::ReadBufferExtended(
+        rel,
+        fork,
+        pg_sys::InvalidBlockNumber,
+        pg_sys::ReadBufferMode::RBM_NORMAL,
+        std::ptr::null_mut(),
+    );
+    pg_sys::LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+    pg_sys::UnlockRelationForExtension(rel, pg_sys::ExclusiveLock as i32);
+    buf
+}
+
+unsafe fn set_pd_lower(page: pg_sys::Page, end: usize) {
+    debug_assert!(end <= PAGE_SIZE);
+    (*(page as *mut pg_sys::PageHeaderData)).pd_lower = end as u16;
+}
+
+/// Blocks in the relation's main fork.
+pub fn block_count(rel: pg_sys::Relation) -> BlockNumber {
+    unsafe { pg_sys::RelationGetNumberOfBlocksInFork(rel, pg_sys::ForkNumber::MAIN_FORKNUM) }
+}
+
+/// Turn a meta-page decoding error into a clear SQL error.
+pub fn check_meta(result: Result<Meta, MetaError>, rel: pg_sys::Relation) -> Meta {
+    let name = unsafe { relation_name(rel) };
+    match result {
+        Ok(m) => m,
+        Err(MetaError::Version(v)) => error_with_detail(
+            PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            format!(
+                "index \"{name}\" has on-disk format version {v}, this build reads version {}",
+                vector_core::flat::FORMAT_VERSION
+            ),
+            format!("Run REINDEX INDEX \"{name}\" to rebuild it."),
+        ),
+        Err(_) => error_with_detail(
+            PgSqlErrorCode::ERRCODE_INDEX_CORRUPTED,
+            format!("index \"{name}\" has no valid vector_ext meta page"),
+            format!("Run REINDEX INDEX \"{name}\" to rebuild it."),
+        ),
+    }
+}
+
+pub fn read_meta(rel: pg_sys::Relation) -> Meta {
+    let page = PageRead::new(rel, META_BLOCK);
+    check_meta(Meta::read(page.bytes()), rel)
+}
+
+/// # Safety
+/// `rel` is an open relation.
+pub unsafe fn relation_name(rel: pg_sys::Relation) -> String {
+    std::ffi::CStr::from_ptr((*(*rel).rd_rel).relname.data.as_ptr())
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// WAL-log every page of a relation built without WAL (bulk build), for crash recovery and
+/// standbys. Temporary and unlogged relations need no WAL.
+pub fn log_all_pages(rel: pg_sys::Relation) {
+    unsafe {
+        if (*(*rel).rd_rel).relpersistence == pg_sys::RELPERSISTENCE_PERMANENT as std::ffi::c_char {
+            pg_sys::log_newpage_range(
+                rel,
+                pg_sys::ForkNumber::MAIN_FORKNUM,
+                0,
+                block_count(rel),
+                true,
+            );
+        }
+    }
+}
