@@ -6,6 +6,5 @@
 
 pub mod distance;
 pub mod flat;
-pub mod kmeans;
 pub mod order;
 pub mod text;
