@@ -36,7 +36,9 @@ cluster_start() {
   local opts="-p $port -k $dir -c listen_addresses=127.0.0.1"
   for setting in "$@"; do opts="$opts -c $setting"; done
   log "starting Postgres $PGVER on 127.0.0.1:$port ($dir)"
-  as_postgres "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -o "$opts" -w start >/dev/null
+  # No Rust backtraces in error details: they would make regression output machine-specific.
+  as_postgres env -u RUST_BACKTRACE -u RUST_LIB_BACKTRACE \
+    "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -o "$opts" -w start >/dev/null
 }
 
 cluster_stop() {
