@@ -469,26 +469,6 @@ fn as_f16<'a>(bytes: &'a [u8], n: usize, copy: &'a mut Vec<f16>) -> &'a [f16] {
     copy
 }
 
-/// Score every live slot of one data page (single-page slots), appending to `out`.
-pub fn scan_page(layout: &SlotLayout, q: &Query, page: &[u8], out: &mut Vec<Candidate>) {
-    let count = layout.count(page).min(layout.per_page);
-    if count == 0 {
-        return;
-    }
-    let mut dist = [0f32; 2048];
-    let dist = &mut dist[..count.min(2048)];
-    batch_distances(layout, q, &page[layout.vectors_offset..], count, dist);
-    for (pos, &d) in dist.iter().enumerate() {
-        let tid = layout.tid(page, pos);
-        if tid.is_valid() {
-            out.push(Candidate {
-                dist: d,
-                id: tid.pack(),
-            });
-        }
-    }
-}
-
 /// Score one multi-page slot given its pages in order; `scratch` is reused between calls.
 pub fn scan_spanning_slot(
     layout: &SlotLayout,
@@ -516,31 +496,157 @@ pub fn scan_spanning_slot(
     })
 }
 
+/// Collects scored candidates for one worker.
+///
+/// With a `cap`, only candidates that can still be among the `cap` nearest are kept: the
+/// buffer is cut back to `cap` (by partial selection) whenever it doubles, and anything farther
+/// than the cut is dropped on arrival, so a `LIMIT 10` scan stores a few thousand candidates, not
+/// millions. With `after`, candidates at or before that key in scan order (distance, then id)
+/// are skipped: a second pass resumes exactly where the first one stopped.
+pub struct Collector {
+    cap: Option<usize>,
+    after: Option<Candidate>,
+    buf: Vec<Candidate>,
+    /// Farthest key still worth keeping (only with a cap, once the buffer was cut).
+    threshold: Option<Candidate>,
+    scratch: Vec<u8>,
+    dist: Vec<f32>,
+}
+
+/// Total order of scan results: distance (NaN last), then id.
+pub fn key_cmp(a: &Candidate, b: &Candidate) -> std::cmp::Ordering {
+    a.dist.total_cmp(&b.dist).then(a.id.cmp(&b.id))
+}
+
+fn normalise(d: f32) -> f32 {
+    if d.is_nan() {
+        f32::NAN.copysign(1.0)
+    } else {
+        d
+    }
+}
+
+impl Collector {
+    pub fn new(cap: Option<usize>, after: Option<Candidate>) -> Collector {
+        Collector {
+            cap,
+            after,
+            buf: Vec::new(),
+            threshold: None,
+            scratch: Vec::new(),
+            dist: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, c: Candidate) {
+        let c = Candidate {
+            dist: normalise(c.dist),
+            id: c.id,
+        };
+        if let Some(a) = &self.after {
+            if key_cmp(&c, a) != std::cmp::Ordering::Greater {
+                return;
+            }
+        }
+        if let Some(t) = &self.threshold {
+            if key_cmp(&c, t) == std::cmp::Ordering::Greater {
+                return;
+            }
+        }
+        self.buf.push(c);
+        if let Some(cap) = self.cap {
+            if self.buf.len() >= 2 * cap.max(16) {
+                self.cut(cap);
+            }
+        }
+    }
+
+    fn cut(&mut self, cap: usize) {
+        if self.buf.len() > cap && cap > 0 {
+            self.buf.select_nth_unstable_by(cap - 1, key_cmp);
+            self.buf.truncate(cap);
+            self.threshold = self.buf.iter().copied().max_by(key_cmp);
+        }
+    }
+
+    /// Score every live slot of one data page (single-page slots).
+    pub fn add_page(&mut self, layout: &SlotLayout, q: &Query, page: &[u8]) {
+        let count = layout.count(page).min(layout.per_page);
+        if count == 0 {
+            return;
+        }
+        self.dist.resize(count, 0.0);
+        let mut dist = std::mem::take(&mut self.dist);
+        batch_distances(layout, q, &page[layout.vectors_offset..], count, &mut dist);
+        for (pos, &d) in dist.iter().enumerate() {
+            let tid = layout.tid(page, pos);
+            if tid.is_valid() {
+                self.push(Candidate {
+                    dist: d,
+                    id: tid.pack(),
+                });
+            }
+        }
+        self.dist = dist;
+    }
+
+    /// Score one slot spanning `pages` (in order).
+    pub fn add_spanning_slot(&mut self, layout: &SlotLayout, q: &Query, pages: &[&[u8]]) {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        if let Some(c) = scan_spanning_slot(layout, q, pages, &mut scratch) {
+            self.push(c);
+        }
+        self.scratch = scratch;
+    }
+
+    /// Score a run of consecutive data pages.
+    pub fn add_run(&mut self, layout: &SlotLayout, q: &Query, pages: &[&[u8]]) {
+        if layout.pages_per_slot == 1 {
+            for page in pages {
+                self.add_page(layout, q, page);
+            }
+        } else {
+            for slot_pages in pages.chunks(layout.pages_per_slot) {
+                self.add_spanning_slot(layout, q, slot_pages);
+            }
+        }
+    }
+
+    /// Merge workers' results: with a cap, the `cap` nearest of them all.
+    pub fn merge(parts: Vec<Collector>) -> Vec<Candidate> {
+        let cap = parts.first().and_then(|p| p.cap);
+        let mut all: Vec<Candidate> = Vec::with_capacity(parts.iter().map(|p| p.buf.len()).sum());
+        for p in parts {
+            all.extend_from_slice(&p.buf);
+        }
+        if let Some(cap) = cap {
+            if all.len() > cap {
+                all.select_nth_unstable_by(cap - 1, key_cmp);
+                all.truncate(cap);
+            }
+        }
+        all
+    }
+}
+
 /// Score a run of consecutive data pages on the rayon pool (pure compute: the caller keeps the
 /// pages pinned). Results come back in page order whatever the thread count.
 pub fn scan_pages_parallel(layout: &SlotLayout, q: &Query, pages: &[&[u8]]) -> Vec<Candidate> {
     use rayon::prelude::*;
-    if layout.pages_per_slot == 1 {
-        let parts: Vec<Vec<Candidate>> = pages
-            .par_chunks(16)
-            .map(|chunk| {
-                let mut out = Vec::with_capacity(chunk.len() * layout.per_page);
-                for page in chunk {
-                    scan_page(layout, q, page, &mut out);
-                }
-                out
-            })
-            .collect();
-        parts.concat()
+    let step = if layout.pages_per_slot == 1 {
+        16
     } else {
-        pages
-            .par_chunks(layout.pages_per_slot)
-            .map_init(Vec::new, |scratch, slot_pages| {
-                scan_spanning_slot(layout, q, slot_pages, scratch)
-            })
-            .flatten()
-            .collect()
-    }
+        layout.pages_per_slot
+    };
+    let parts: Vec<Collector> = pages
+        .par_chunks(step)
+        .map(|chunk| {
+            let mut c = Collector::new(None, None);
+            c.add_run(layout, q, chunk);
+            c
+        })
+        .collect();
+    Collector::merge(parts)
 }
 
 #[cfg(test)]
@@ -704,6 +810,55 @@ mod tests {
     }
 
     #[test]
+    fn collector_keeps_the_nearest_and_resumes_after_a_key() {
+        let mut rng = SmallRng::seed_from_u64(11);
+        let layout = SlotLayout::new(4, ElemKind::F32);
+        let n_slots = 3000u64;
+        let mut pages: Vec<Vec<u8>> = (0..layout.pages_for(n_slots)).map(|_| page()).collect();
+        for p in &mut pages {
+            layout.init_page(p);
+        }
+        for slot in 0..n_slots {
+            // Few distinct values: many exact ties.
+            let v: Vec<f32> = (0..4).map(|_| rng.gen_range(0..5) as f32).collect();
+            let (pi, pos) = layout.locate(slot);
+            layout.write_vector(&mut pages[pi as usize], pos, &f32_bytes(&v));
+            layout.set_tid(
+                &mut pages[pi as usize],
+                pos,
+                Tid {
+                    block: slot as u32,
+                    offset: 1,
+                },
+            );
+        }
+        let refs: Vec<&[u8]> = pages.iter().map(|p| p.as_slice()).collect();
+        let q = Query::new(Metric::L2, vec![1.0, 2.0, 3.0, 4.0]);
+        let mut all = scan_pages_parallel(&layout, &q, &refs);
+        all.sort_by(key_cmp);
+        assert_eq!(all.len(), n_slots as usize);
+        for cap in [1, 7, 100, 2999, 5000] {
+            // Two workers over halves, capped: exactly the `cap` first keys.
+            let (a, b) = refs.split_at(refs.len() / 2);
+            let mut w1 = Collector::new(Some(cap), None);
+            let mut w2 = Collector::new(Some(cap), None);
+            w1.add_run(&layout, &q, a);
+            w2.add_run(&layout, &q, b);
+            let mut got = Collector::merge(vec![w1, w2]);
+            got.sort_by(key_cmp);
+            assert_eq!(got, all[..cap.min(all.len())], "cap {cap}");
+            // Resuming after the last key yields exactly the rest.
+            if cap < all.len() {
+                let mut rest = Collector::new(None, Some(all[cap - 1]));
+                rest.add_run(&layout, &q, &refs);
+                let mut rest = Collector::merge(vec![rest]);
+                rest.sort_by(key_cmp);
+                assert_eq!(rest, all[cap..], "after {cap}");
+            }
+        }
+    }
+
+    #[test]
     fn halfvec_pages_scan() {
         let layout = SlotLayout::new(5, ElemKind::F16);
         let mut p = page();
@@ -723,8 +878,9 @@ mod tests {
             },
         );
         let q = Query::new(Metric::InnerProduct, vec![1.0, 1.0, 1.0, 1.0, 1.0]);
-        let mut out = Vec::new();
-        scan_page(&layout, &q, &p, &mut out);
+        let mut c = Collector::new(None, None);
+        c.add_page(&layout, &q, &p);
+        let out = Collector::merge(vec![c]);
         assert_eq!(
             out,
             vec![Candidate {

@@ -6,5 +6,6 @@
 
 pub mod distance;
 pub mod flat;
+pub mod kmeans;
 pub mod order;
 pub mod text;

@@ -1,12 +1,22 @@
-//! Ordered scan. The first `amgettuple` after a rescan scores every stored vector: the backend
-//! thread pins and share-locks a run of data pages while the worker pool scores the previous
-//! run (pure compute over pinned memory, no Postgres calls), so buffer access and SIMD overlap.
-//! Candidates are then handed out nearest first by `LazyOrder`, which sorts only as far as the
-//! executor actually pulls.
+//! Ordered scan.
+//!
+//! The first `amgettuple` after a rescan scores every stored vector. The backend thread pins
+//! and share-locks runs of data pages and streams them over a channel to the worker pool, which
+//! scores them (pure compute on pinned memory, no Postgres calls) and reports each run done, so
+//! the backend can release it; a few runs are in flight at once, so buffer access and SIMD
+//! overlap continuously. Candidates are then handed out nearest first by `LazyOrder`, which
+//! sorts only as far as the executor pulls.
+//!
+//! The first pass keeps only the `FIRST_PASS` nearest candidates (enough for any usual LIMIT).
+//! A scan pulled past them (a selective WHERE clause) runs a second, uncapped pass that resumes
+//! exactly after the last row returned, so every row still comes back once, in order.
+
+use std::sync::{mpsc, Mutex};
 
 use pgrx::pg_sys;
 use pgrx::prelude::*;
-use vector_core::flat::{operator_value, Query, SlotLayout, Tid};
+use vector_core::distance::Metric;
+use vector_core::flat::{operator_value, Collector, Query, SlotLayout, Tid, PAGE_SIZE};
 use vector_core::order::{Candidate, LazyOrder};
 
 use super::{data_block, layout};
@@ -14,15 +24,21 @@ use crate::am::{datum_values, pool};
 use crate::storage::{read_meta, PageRead};
 use crate::types::error;
 
-/// Pages held pinned per run; two runs are in flight at once (well under Postgres' limit of
-/// 200 simultaneously held buffer locks).
-const RUN_PAGES: u64 = 48;
+/// Pages per run, and runs in flight: at most 128 buffer locks held (Postgres allows 200).
+const RUN_PAGES: u64 = 32;
+const MAX_IN_FLIGHT: usize = 4;
+/// Candidates kept by the first pass.
+const FIRST_PASS: usize = 4096;
 
 struct ScanState {
     /// Query values from the last rescan (`None`: a NULL query, every row ties).
     query: Option<Vec<f32>>,
     order: Option<LazyOrder>,
-    metric: vector_core::distance::Metric,
+    metric: Metric,
+    /// The current candidates are a capped first pass: more rows may exist after them.
+    capped: bool,
+    /// The last candidate handed out.
+    last: Option<Candidate>,
 }
 
 #[pg_guard]
@@ -42,6 +58,8 @@ pub unsafe extern "C-unwind" fn ambeginscan(
         query: None,
         order: None,
         metric: meta.metric,
+        capped: false,
+        last: None,
     };
     // Freed with the scan's memory context, also when the query fails.
     (*scan).opaque = pgrx::PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(state)
@@ -60,6 +78,8 @@ pub unsafe extern "C-unwind" fn amrescan(
     let state = &mut *((*scan).opaque as *mut ScanState);
     state.order = None;
     state.query = None;
+    state.last = None;
+    state.capped = false;
     if norderbys > 0 && !orderbys.is_null() {
         let key = &*orderbys;
         if key.sk_flags & pg_sys::SK_ISNULL as i32 == 0 {
@@ -79,13 +99,31 @@ pub unsafe extern "C-unwind" fn amgettuple(
     _direction: pg_sys::ScanDirection::Type,
 ) -> bool {
     let state = &mut *((*scan).opaque as *mut ScanState);
+    let index = (*scan).indexRelation;
     if state.order.is_none() {
-        let candidates = score_all((*scan).indexRelation, state.query.as_deref(), state.metric);
+        let cap = state.query.is_some().then_some(FIRST_PASS);
+        let candidates = score(index, state.query.as_deref(), state.metric, cap, None);
+        state.capped = cap.is_some_and(|cap| candidates.len() >= cap);
         state.order = Some(LazyOrder::new(candidates));
     }
-    let Some(c) = state.order.as_mut().unwrap().next() else {
+    let mut next = state.order.as_mut().unwrap().next();
+    if next.is_none() && state.capped {
+        // Pulled past the first pass: score again, keeping everything after the last row.
+        let candidates = score(
+            index,
+            state.query.as_deref(),
+            state.metric,
+            None,
+            state.last,
+        );
+        state.capped = false;
+        state.order = Some(LazyOrder::new(candidates));
+        next = state.order.as_mut().unwrap().next();
+    }
+    let Some(c) = next else {
         return false;
     };
+    state.last = Some(c);
     let tid = Tid::unpack(c.id);
     let heap_tid = &mut (*scan).xs_heaptid;
     heap_tid.ip_blkid.bi_hi = (tid.block >> 16) as u16;
@@ -109,17 +147,26 @@ pub unsafe extern "C-unwind" fn amendscan(scan: pg_sys::IndexScanDesc) {
     state.query = None;
 }
 
-/// Distances to every stored vector (NaN for all when the query is NULL: every row ties).
-fn score_all(
+/// Pointers to pinned pages handed to a worker (the backend keeps them pinned until the
+/// worker reports the run done).
+struct PinnedRun(Vec<*const u8>);
+// SAFETY: the pages are shared-buffer memory, pinned and share-locked by the backend thread
+// until the run is reported done; workers only read them.
+unsafe impl Send for PinnedRun {}
+
+/// Score the stored vectors: with `cap`, keep the `cap` nearest; with `after`, only those after
+/// that key. A NULL query (`None`) scores every row as NaN: all rows tie.
+fn score(
     index: pg_sys::Relation,
     query: Option<&[f32]>,
-    metric: vector_core::distance::Metric,
+    metric: Metric,
+    cap: Option<usize>,
+    after: Option<Candidate>,
 ) -> Vec<Candidate> {
     let meta = read_meta(index);
     let Some(layout) = layout(&meta) else {
         return Vec::new(); // nothing stored yet
     };
-    let null_query = query.is_none();
     let query = match query {
         Some(q) if q.len() != layout.dims => error(
             PgSqlErrorCode::ERRCODE_DATA_EXCEPTION,
@@ -129,50 +176,92 @@ fn score_all(
                 q.len()
             ),
         ),
-        Some(q) => Query::new(metric, q.to_vec()),
-        None => Query::new(metric, vec![0.0; layout.dims]),
+        Some(q) => Some(Query::new(metric, q.to_vec())),
+        None => None,
     };
-    let total_pages = layout.pages_for(meta.n_slots);
-    let run = (RUN_PAGES / layout.pages_per_slot as u64).max(1) * layout.pages_per_slot as u64;
-    let strategy =
-        unsafe { pg_sys::GetAccessStrategy(pg_sys::BufferAccessStrategyType::BAS_BULKREAD) };
-    let pin_run = |start: u64| -> Vec<PageRead> {
-        (start..(start + run).min(total_pages))
-            .map(|p| PageRead::with_strategy(index, data_block(p), strategy))
-            .collect()
-    };
-
-    let mut out: Vec<Candidate> = Vec::with_capacity(meta.n_slots as usize);
-    let mut current = pin_run(0);
-    let mut next_start = run;
-    while !current.is_empty() {
-        let mut scored = Vec::new();
-        let mut next = Vec::new();
-        {
-            let pages: Vec<&[u8]> = current.iter().map(|g| g.bytes()).collect();
-            let (layout, query, pages, scored) = (&layout, &query, &pages, &mut scored);
-            // Workers score `current` while this thread pins the next run.
-            pool().in_place_scope(|s| {
-                s.spawn(move |_| *scored = score_run(layout, query, pages));
-                if next_start < total_pages {
-                    next = pin_run(next_start);
-                }
-            });
-        }
-        out.extend_from_slice(&scored);
-        drop(std::mem::replace(&mut current, next));
-        next_start += run;
-        pgrx::check_for_interrupts!();
-    }
-    unsafe { pg_sys::FreeAccessStrategy(strategy) };
-    if null_query {
-        for c in &mut out {
+    let Some(query) = query else {
+        let zero = Query::new(metric, vec![0.0; layout.dims]);
+        let mut all = stream_pages(index, &layout, meta.n_slots, &zero, None, None);
+        for c in &mut all {
             c.dist = f32::NAN;
         }
-    }
-    out
+        return all;
+    };
+    stream_pages(index, &layout, meta.n_slots, &query, cap, after)
 }
 
-fn score_run(layout: &SlotLayout, query: &Query, pages: &[&[u8]]) -> Vec<Candidate> {
-    vector_core::flat::scan_pages_parallel(layout, query, pages)
+fn stream_pages(
+    index: pg_sys::Relation,
+    layout: &SlotLayout,
+    n_slots: u64,
+    query: &Query,
+    cap: Option<usize>,
+    after: Option<Candidate>,
+) -> Vec<Candidate> {
+    let total_pages = layout.pages_for(n_slots);
+    let pps = layout.pages_per_slot as u64;
+    let run = (RUN_PAGES / pps).max(1) * pps;
+    // No ring-buffer strategy: the whole index is read on every query, so it should stay in
+    // shared buffers rather than be streamed through a small ring from the OS cache each time.
+    let workers = pool().current_num_threads().max(1);
+
+    let (job_tx, job_rx) = mpsc::channel::<(usize, PinnedRun)>();
+    let job_rx = Mutex::new(job_rx);
+    let (done_tx, done_rx) = mpsc::channel::<usize>();
+    let results = Mutex::new(Vec::with_capacity(workers));
+    // Declared outside the scope: if the backend errors out mid-scan, the scope first waits
+    // for the workers (they finish the queued runs), and only then are the pages released.
+    let mut held: Vec<Option<Vec<PageRead>>> = Vec::new();
+
+    pool().in_place_scope(|s| {
+        for _ in 0..workers {
+            let (job_rx, done_tx, results) = (&job_rx, done_tx.clone(), &results);
+            s.spawn(move |_| {
+                let mut collector = Collector::new(cap, after);
+                loop {
+                    let job = job_rx.lock().unwrap().recv();
+                    let Ok((id, run)) = job else { break };
+                    let pages: Vec<&[u8]> = run
+                        .0
+                        .iter()
+                        .map(|&p| unsafe { std::slice::from_raw_parts(p, PAGE_SIZE) })
+                        .collect();
+                    collector.add_run(layout, query, &pages);
+                    let _ = done_tx.send(id);
+                }
+                results.lock().unwrap().push(collector);
+            });
+        }
+        drop(done_tx);
+        let job_tx = job_tx; // dropped at the end of this closure, also when unwinding
+        let mut in_flight = 0;
+        let mut start = 0;
+        while start < total_pages {
+            while in_flight >= MAX_IN_FLIGHT {
+                let done = done_rx.recv().expect("scan workers alive");
+                held[done] = None;
+                in_flight -= 1;
+            }
+            let end = (start + run).min(total_pages);
+            let guards: Vec<PageRead> = (start..end)
+                .map(|p| PageRead::new(index, data_block(p)))
+                .collect();
+            let run_pages = PinnedRun(guards.iter().map(|g| g.bytes().as_ptr()).collect());
+            held.push(Some(guards));
+            job_tx
+                .send((held.len() - 1, run_pages))
+                .expect("scan workers alive");
+            in_flight += 1;
+            start = end;
+            pgrx::check_for_interrupts!();
+        }
+        drop(job_tx);
+        while in_flight > 0 {
+            let done = done_rx.recv().expect("scan workers alive");
+            held[done] = None;
+            in_flight -= 1;
+        }
+    });
+    drop(held);
+    Collector::merge(results.into_inner().unwrap())
 }
