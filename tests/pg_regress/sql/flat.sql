@@ -74,6 +74,15 @@ SELECT count(*) AS all_rows_through_index FROM knn('f', '<->', '[1,1,1,1,1,1,1,1
 SELECT same('f', '<->', q::text, 10, 'id % 100 = 7') AS filtered FROM fq WHERE i = 1;
 SELECT count(*) AS filtered_rows FROM (SELECT id FROM f WHERE id % 100 = 7 ORDER BY v <-> '[1,1,1,1,1,1,1,1]' LIMIT 10) s;
 
+-- a filter rejecting 99.9% pulls past the first pass (4096 candidates): the resumed pass
+-- continues exactly after the last row returned, with many tied distances
+CREATE TABLE resume (id int, v vector(4));
+INSERT INTO resume SELECT i, ARRAY[i % 7, i % 5, i % 3, 1]::real[] FROM generate_series(1, 12000) i;
+CREATE INDEX ON resume USING flat (v vector_l2_ops);
+SELECT same('resume', '<->', '[1,1,1,1]', 12, 'id % 1000 = 3') AS resumed;
+SELECT count(*) AS all_rows, count(DISTINCT id) AS distinct_rows FROM knn('resume', '<->', '[1,1,1,1]', 20000, true);
+DROP TABLE resume;
+
 -- the planner picks the index for ORDER BY … LIMIT and not otherwise
 SELECT uses_index('SELECT id FROM f ORDER BY v <-> ''[1,2,3,4,5,6,7,8]'' LIMIT 5') AS knn_uses_index,
        uses_index('SELECT id FROM f WHERE id = 3') AS where_uses_index,
