@@ -332,3 +332,38 @@ CREATE OPERATOR CLASS halfvec_cosine_ops FOR TYPE halfvec USING flat AS
 CREATE OPERATOR CLASS halfvec_l1_ops FOR TYPE halfvec USING flat AS
     OPERATOR 1 <+> (halfvec, halfvec) FOR ORDER BY float_ops,
     FUNCTION 1 l1_distance(halfvec, halfvec);
+
+--------------------------------------------------------------------------------- ivfflat index
+-- pgvector's syntax: CREATE INDEX … USING ivfflat (v vector_l2_ops) WITH (lists = 100);
+-- GUCs ivfflat.probes, ivfflat.iterative_scan, ivfflat.max_probes.
+
+CREATE FUNCTION ivfflat_handler(internal) RETURNS index_am_handler
+    AS 'MODULE_PATHNAME', 'ivfflat_handler_wrapper' LANGUAGE C;
+CREATE ACCESS METHOD ivfflat TYPE INDEX HANDLER ivfflat_handler;
+COMMENT ON ACCESS METHOD ivfflat IS 'ivfflat index access method: k-means lists, probe the nearest';
+
+CREATE OPERATOR CLASS vector_l2_ops DEFAULT FOR TYPE vector USING ivfflat AS
+    OPERATOR 1 <-> (vector, vector) FOR ORDER BY float_ops,
+    FUNCTION 1 vector_l2_squared_distance(vector, vector);
+CREATE OPERATOR CLASS vector_ip_ops FOR TYPE vector USING ivfflat AS
+    OPERATOR 1 <#> (vector, vector) FOR ORDER BY float_ops,
+    FUNCTION 1 vector_negative_inner_product(vector, vector);
+CREATE OPERATOR CLASS vector_cosine_ops FOR TYPE vector USING ivfflat AS
+    OPERATOR 1 <=> (vector, vector) FOR ORDER BY float_ops,
+    FUNCTION 1 cosine_distance(vector, vector);
+CREATE OPERATOR CLASS vector_l1_ops FOR TYPE vector USING ivfflat AS
+    OPERATOR 1 <+> (vector, vector) FOR ORDER BY float_ops,
+    FUNCTION 1 l1_distance(vector, vector);
+
+CREATE OPERATOR CLASS halfvec_l2_ops DEFAULT FOR TYPE halfvec USING ivfflat AS
+    OPERATOR 1 <-> (halfvec, halfvec) FOR ORDER BY float_ops,
+    FUNCTION 1 halfvec_l2_squared_distance(halfvec, halfvec);
+CREATE OPERATOR CLASS halfvec_ip_ops FOR TYPE halfvec USING ivfflat AS
+    OPERATOR 1 <#> (halfvec, halfvec) FOR ORDER BY float_ops,
+    FUNCTION 1 halfvec_negative_inner_product(halfvec, halfvec);
+CREATE OPERATOR CLASS halfvec_cosine_ops FOR TYPE halfvec USING ivfflat AS
+    OPERATOR 1 <=> (halfvec, halfvec) FOR ORDER BY float_ops,
+    FUNCTION 1 cosine_distance(halfvec, halfvec);
+CREATE OPERATOR CLASS halfvec_l1_ops FOR TYPE halfvec USING ivfflat AS
+    OPERATOR 1 <+> (halfvec, halfvec) FOR ORDER BY float_ops,
+    FUNCTION 1 l1_distance(halfvec, halfvec);

@@ -10,6 +10,12 @@ pub mod types;
 
 ::pgrx::pg_module_magic!();
 
+/// Registers GUCs and reloptions when the library is loaded.
+#[pgrx::pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    am::ivf::init();
+}
+
 pgrx::extension_sql_file!("../sql/vector_ext.sql", name = "vector_ext_main", bootstrap);
 
 #[cfg(any(test, feature = "pg_test"))]

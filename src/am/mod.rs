@@ -3,6 +3,8 @@
 //! the worker pool used for pure compute.
 
 pub mod flat;
+pub mod ivf;
+pub mod stream;
 
 use std::sync::OnceLock;
 
@@ -161,21 +163,21 @@ pub fn dimension_mismatch(expected: u32, got: usize) -> ! {
 
 // ------------------------------------------------------------------ worker pool
 
-/// The pool for pure computation inside a backend. Its threads block every signal, so
-/// Postgres' handlers only ever run on the backend's own thread, and they never call Postgres.
-pub fn pool() -> &'static rayon::ThreadPool {
-    static POOL: OnceLock<rayon::ThreadPool> = OnceLock::new();
+/// Make sure rayon's global pool (used for all pure computation inside a backend: scans,
+/// k-means, assignment) exists with threads that block every signal, so Postgres' signal
+/// handlers only ever run on the backend's own thread. Those threads never call Postgres.
+pub fn ensure_pool() {
+    static POOL: OnceLock<()> = OnceLock::new();
     POOL.get_or_init(|| {
-        rayon::ThreadPoolBuilder::new()
+        let _ = rayon::ThreadPoolBuilder::new()
             .thread_name(|i| format!("vector_ext-{i}"))
             .start_handler(|_| unsafe {
                 let mut all: libc::sigset_t = std::mem::zeroed();
                 libc::sigfillset(&mut all);
                 libc::pthread_sigmask(libc::SIG_BLOCK, &all, std::ptr::null_mut());
             })
-            .build()
-            .expect("worker pool")
-    })
+            .build_global();
+    });
 }
 
 // ------------------------------------------------------------------ shared callbacks

@@ -10,7 +10,7 @@ use super::{data_block, layout};
 use crate::am::{datum_bytes, dimension_mismatch};
 use crate::storage::{block_count, check_meta, PageRead, WalWrite, META_BLOCK};
 
-use super::build::item_pointer_to_tid;
+use super::item_pointer_to_tid;
 
 #[pg_guard]
 #[allow(clippy::too_many_arguments)]

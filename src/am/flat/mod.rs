@@ -9,6 +9,9 @@ mod insert;
 mod scan;
 mod vacuum;
 
+pub use build::item_pointer_to_tid;
+pub use vacuum::{ensure_stats, tid_to_item_pointer, vacuum_cleanup};
+
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use vector_core::flat::{Meta, SlotLayout};

@@ -1,32 +1,26 @@
 //! Ordered scan.
 //!
-//! The first `amgettuple` after a rescan scores every stored vector. The backend thread pins
-//! and share-locks runs of data pages and streams them over a channel to the worker pool, which
-//! scores them (pure compute on pinned memory, no Postgres calls) and reports each run done, so
-//! the backend can release it; a few runs are in flight at once, so buffer access and SIMD
-//! overlap continuously. Candidates are then handed out nearest first by `LazyOrder`, which
-//! sorts only as far as the executor pulls.
+//! The first `amgettuple` after a rescan scores every stored vector, streaming the data pages
+//! in block order through the shared pipeline (`am::stream`: the backend pins, workers score).
+//! Candidates are then handed out nearest first by `LazyOrder`, which sorts only as far as the
+//! executor pulls.
 //!
 //! The first pass keeps only the `FIRST_PASS` nearest candidates (enough for any usual LIMIT).
 //! A scan pulled past them (a selective WHERE clause) runs a second, uncapped pass that resumes
 //! exactly after the last row returned, so every row still comes back once, in order.
 
-use std::sync::{mpsc, Mutex};
-
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use vector_core::distance::Metric;
-use vector_core::flat::{operator_value, Collector, Query, SlotLayout, Tid, PAGE_SIZE};
+use vector_core::flat::{operator_value, Query, SlotLayout, Tid};
 use vector_core::order::{Candidate, LazyOrder};
 
 use super::{data_block, layout};
-use crate::am::{datum_values, pool};
+use crate::am::datum_values;
+use crate::am::stream::{run_pages, score_runs};
 use crate::storage::{read_meta, PageRead};
 use crate::types::error;
 
-/// Pages per run, and runs in flight: at most 128 buffer locks held (Postgres allows 200).
-const RUN_PAGES: u64 = 32;
-const MAX_IN_FLIGHT: usize = 4;
 /// Candidates kept by the first pass.
 const FIRST_PASS: usize = 4096;
 
@@ -147,13 +141,6 @@ pub unsafe extern "C-unwind" fn amendscan(scan: pg_sys::IndexScanDesc) {
     state.query = None;
 }
 
-/// Pointers to pinned pages handed to a worker (the backend keeps them pinned until the
-/// worker reports the run done).
-struct PinnedRun(Vec<*const u8>);
-// SAFETY: the pages are shared-buffer memory, pinned and share-locked by the backend thread
-// until the run is reported done; workers only read them.
-unsafe impl Send for PinnedRun {}
-
 /// Score the stored vectors: with `cap`, keep the `cap` nearest; with `after`, only those after
 /// that key. A NULL query (`None`) scores every row as NaN: all rows tie.
 fn score(
@@ -190,6 +177,7 @@ fn score(
     stream_pages(index, &layout, meta.n_slots, &query, cap, after)
 }
 
+/// Stream the data pages in block order through the shared scoring pipeline.
 fn stream_pages(
     index: pg_sys::Relation,
     layout: &SlotLayout,
@@ -199,69 +187,17 @@ fn stream_pages(
     after: Option<Candidate>,
 ) -> Vec<Candidate> {
     let total_pages = layout.pages_for(n_slots);
-    let pps = layout.pages_per_slot as u64;
-    let run = (RUN_PAGES / pps).max(1) * pps;
-    // No ring-buffer strategy: the whole index is read on every query, so it should stay in
-    // shared buffers rather than be streamed through a small ring from the OS cache each time.
-    let workers = pool().current_num_threads().max(1);
-
-    let (job_tx, job_rx) = mpsc::channel::<(usize, PinnedRun)>();
-    let job_rx = Mutex::new(job_rx);
-    let (done_tx, done_rx) = mpsc::channel::<usize>();
-    let results = Mutex::new(Vec::with_capacity(workers));
-    // Declared outside the scope: if the backend errors out mid-scan, the scope first waits
-    // for the workers (they finish the queued runs), and only then are the pages released.
-    let mut held: Vec<Option<Vec<PageRead>>> = Vec::new();
-
-    pool().in_place_scope(|s| {
-        for _ in 0..workers {
-            let (job_rx, done_tx, results) = (&job_rx, done_tx.clone(), &results);
-            s.spawn(move |_| {
-                let mut collector = Collector::new(cap, after);
-                loop {
-                    let job = job_rx.lock().unwrap().recv();
-                    let Ok((id, run)) = job else { break };
-                    let pages: Vec<&[u8]> = run
-                        .0
-                        .iter()
-                        .map(|&p| unsafe { std::slice::from_raw_parts(p, PAGE_SIZE) })
-                        .collect();
-                    collector.add_run(layout, query, &pages);
-                    let _ = done_tx.send(id);
-                }
-                results.lock().unwrap().push(collector);
-            });
+    let run = run_pages(layout);
+    let mut start = 0;
+    score_runs(layout, query, cap, after, || {
+        if start >= total_pages {
+            return None;
         }
-        drop(done_tx);
-        let job_tx = job_tx; // dropped at the end of this closure, also when unwinding
-        let mut in_flight = 0;
-        let mut start = 0;
-        while start < total_pages {
-            while in_flight >= MAX_IN_FLIGHT {
-                let done = done_rx.recv().expect("scan workers alive");
-                held[done] = None;
-                in_flight -= 1;
-            }
-            let end = (start + run).min(total_pages);
-            let guards: Vec<PageRead> = (start..end)
-                .map(|p| PageRead::new(index, data_block(p)))
-                .collect();
-            let run_pages = PinnedRun(guards.iter().map(|g| g.bytes().as_ptr()).collect());
-            held.push(Some(guards));
-            job_tx
-                .send((held.len() - 1, run_pages))
-                .expect("scan workers alive");
-            in_flight += 1;
-            start = end;
-            pgrx::check_for_interrupts!();
-        }
-        drop(job_tx);
-        while in_flight > 0 {
-            let done = done_rx.recv().expect("scan workers alive");
-            held[done] = None;
-            in_flight -= 1;
-        }
-    });
-    drop(held);
-    Collector::merge(results.into_inner().unwrap())
+        let end = (start + run).min(total_pages);
+        let pages = (start..end)
+            .map(|p| PageRead::new(index, data_block(p)))
+            .collect();
+        start = end;
+        Some(pages)
+    })
 }

@@ -75,6 +75,15 @@ pub unsafe extern "C-unwind" fn amvacuumcleanup(
     info: *mut pg_sys::IndexVacuumInfo,
     stats: *mut pg_sys::IndexBulkDeleteResult,
 ) -> *mut pg_sys::IndexBulkDeleteResult {
+    vacuum_cleanup(info, stats)
+}
+
+/// Shared by the access methods: page count, and the heap's tuple estimate when no bulk delete
+/// ran.
+pub unsafe fn vacuum_cleanup(
+    info: *mut pg_sys::IndexVacuumInfo,
+    stats: *mut pg_sys::IndexBulkDeleteResult,
+) -> *mut pg_sys::IndexBulkDeleteResult {
     if (*info).analyze_only {
         return stats;
     }
@@ -88,7 +97,7 @@ pub unsafe extern "C-unwind" fn amvacuumcleanup(
     stats
 }
 
-unsafe fn ensure_stats(
+pub unsafe fn ensure_stats(
     stats: *mut pg_sys::IndexBulkDeleteResult,
 ) -> *mut pg_sys::IndexBulkDeleteResult {
     if stats.is_null() {
@@ -99,7 +108,7 @@ unsafe fn ensure_stats(
     }
 }
 
-fn tid_to_item_pointer(tid: Tid) -> pg_sys::ItemPointerData {
+pub fn tid_to_item_pointer(tid: Tid) -> pg_sys::ItemPointerData {
     let mut ip = pg_sys::ItemPointerData::default();
     ip.ip_blkid.bi_hi = (tid.block >> 16) as u16;
     ip.ip_blkid.bi_lo = tid.block as u16;

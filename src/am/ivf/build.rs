@@ -1,0 +1,484 @@
+//! CREATE INDEX for ivfflat, in three phases reported in pg_stat_progress_create_index:
+//! 1. sample rows (reservoir sampling over one heap scan) and train k-means on them;
+//! 2. write the meta, centroid and directory pages;
+//! 3. scan the heap again, assign rows to their nearest centroid in parallel batches, and
+//!    append them to per-list page images, each written out (no WAL) when full and linked in at
+//!    the head of its list's chain. Memory stays at one page per list plus one batch.
+//! Then every page is WAL-logged once.
+
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+use vector_core::distance::Metric;
+use vector_core::flat::{IndexKind, Meta, SlotLayout, Tid, PAGE_HEADER, PAGE_SIZE};
+use vector_core::ivf::{write_entry, IvfLayout, ListEntry};
+use vector_core::kmeans::{self, KMeansParams};
+
+use super::{lists_option, spherical};
+use crate::am::flat::item_pointer_to_tid;
+use crate::am::{column_dims, datum_bytes, dimension_mismatch, opclass_metric};
+use crate::storage::{log_all_pages, BulkPage, WalWrite};
+use crate::types::error;
+
+const PHASE_KMEANS: i64 = 2;
+const PHASE_ASSIGN: i64 = 3;
+const PHASE_LOAD: i64 = 4;
+const BATCH: usize = 8192;
+
+fn progress(param: u32, value: i64) {
+    unsafe { pg_sys::pgstat_progress_update_param(param as i32, value) }
+}
+
+/// Phase 1 state: a uniform reservoir sample of the indexed vectors.
+struct Sampler {
+    elem: vector_core::flat::ElemKind,
+    dims: usize,
+    target: usize,
+    seen: u64,
+    rows: Vec<f32>,
+    rng: u64,
+}
+
+impl Sampler {
+    fn next_random(&mut self) -> u64 {
+        // splitmix64: deterministic, so a rebuild of the same table samples the same rows
+        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn add(&mut self, values: &[f32]) {
+        if self.dims == 0 {
+            self.dims = values.len();
+        }
+        if values.len() != self.dims {
+            dimension_mismatch(self.dims as u32, values.len());
+        }
+        self.seen += 1;
+        let filled = self.rows.len() / self.dims;
+        if filled < self.target {
+            self.rows.extend_from_slice(values);
+        } else {
+            let j = (self.next_random() % self.seen) as usize;
+            if j < self.target {
+                self.rows[j * self.dims..(j + 1) * self.dims].copy_from_slice(values);
+            }
+        }
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn sample_callback(
+    _index: pg_sys::Relation,
+    _tid: pg_sys::ItemPointer,
+    values: *mut pg_sys::Datum,
+    is_null: *mut bool,
+    _alive: bool,
+    state: *mut std::ffi::c_void,
+) {
+    if *is_null {
+        return;
+    }
+    let s = &mut *(state as *mut Sampler);
+    let v = crate::am::datum_values(*values, s.elem);
+    s.add(&v);
+    if s.seen % 4096 == 0 {
+        pgrx::check_for_interrupts!();
+    }
+}
+
+/// Phase 3 state: a batch of rows waiting for assignment, and one open page image per list.
+struct Loader {
+    elem: vector_core::flat::ElemKind,
+    dims: usize,
+    metric: Metric,
+    index: pg_sys::Relation,
+    slots: SlotLayout,
+    centroids: Vec<f32>,
+    batch_values: Vec<f32>,
+    batch_rows: Vec<(Tid, Vec<u8>)>,
+    /// Per list: (page image, next free position).
+    open: Vec<Option<(Vec<u8>, usize)>>,
+    entries: Vec<ListEntry>,
+    loaded: u64,
+}
+
+impl Loader {
+    fn add(&mut self, tid: Tid, values: Vec<f32>, bytes: Vec<u8>) {
+        if values.len() != self.dims {
+            dimension_mismatch(self.dims as u32, values.len());
+        }
+        self.batch_values.extend_from_slice(&values);
+        self.batch_rows.push((tid, bytes));
+        if self.batch_rows.len() == BATCH {
+            self.flush_batch();
+        }
+    }
+
+    fn flush_batch(&mut self) {
+        if self.batch_rows.is_empty() {
+            return;
+        }
+        let lists = kmeans::assign(
+            &self.batch_values,
+            self.dims,
+            &self.centroids,
+            spherical(self.metric),
+        );
+        let rows = std::mem::take(&mut self.batch_rows);
+        for ((tid, bytes), list) in rows.into_iter().zip(lists) {
+            self.append(list as usize, tid, &bytes);
+        }
+        self.batch_values.clear();
+        self.loaded = self.loaded.saturating_add(BATCH as u64);
+        progress(
+            pg_sys::PROGRESS_CREATEIDX_TUPLES_DONE,
+            self.entries.iter().map(|e| e.count as i64).sum(),
+        );
+        pgrx::check_for_interrupts!();
+    }
+
+    fn append(&mut self, list: usize, tid: Tid, bytes: &[u8]) {
+        let slots = self.slots;
+        if slots.pages_per_slot > 1 {
+            // Chunk pages written last-first, so the chain reads chunk 0, 1, … from the head.
+            let mut next = self.entries[list].head;
+            for i in (0..slots.pages_per_slot).rev() {
+                let mut image = vec![0u8; PAGE_SIZE];
+                slots.init_page(&mut image);
+                slots.write_chunk(&mut image, i, bytes);
+                if i == 0 {
+                    slots.set_tid(&mut image, 0, tid);
+                }
+                slots.set_next_block(&mut image, next);
+                next = self.write_page(&image);
+            }
+            self.entries[list].head = next;
+            self.entries[list].insert = next;
+        } else {
+            let (image, pos) = self.open[list].get_or_insert_with(|| {
+                let mut image = vec![0u8; PAGE_SIZE];
+                slots.init_page(&mut image);
+                (image, 0)
+            });
+            slots.write_vector(image, *pos, bytes);
+            slots.set_tid(image, *pos, tid);
+            *pos += 1;
+            if *pos == slots.per_page {
+                self.close_page(list);
+            }
+        }
+        self.entries[list].count += 1;
+    }
+
+    /// Write list `list`'s open page image out and link it in at the head of its chain.
+    fn close_page(&mut self, list: usize) {
+        if let Some((mut image, _)) = self.open[list].take() {
+            self.slots
+                .set_next_block(&mut image, self.entries[list].head);
+            let block = self.write_page(&image);
+            self.entries[list].head = block;
+            if self.entries[list].insert == vector_core::flat::INVALID_BLOCK {
+                self.entries[list].insert = block;
+            }
+        }
+    }
+
+    fn write_page(&self, image: &[u8]) -> u32 {
+        let mut page = BulkPage::extend(self.index);
+        page.page_mut()[PAGE_HEADER..].copy_from_slice(&image[PAGE_HEADER..]);
+        page.set_used_end(self.slots.used_end());
+        page.block()
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn load_callback(
+    _index: pg_sys::Relation,
+    tid: pg_sys::ItemPointer,
+    values: *mut pg_sys::Datum,
+    is_null: *mut bool,
+    _alive: bool,
+    state: *mut std::ffi::c_void,
+) {
+    if *is_null {
+        return;
+    }
+    let l = &mut *(state as *mut Loader);
+    let v = crate::am::datum_values(*values, l.elem);
+    let (_, bytes) = datum_bytes(*values, l.elem);
+    l.add(item_pointer_to_tid(&*tid), v, bytes);
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn ambuild(
+    heap: pg_sys::Relation,
+    index: pg_sys::Relation,
+    index_info: *mut pg_sys::IndexInfo,
+) -> *mut pg_sys::IndexBuildResult {
+    let (metric, elem) = opclass_metric(index);
+    let lists = lists_option(index);
+    let typmod_dims = column_dims(index).unwrap_or(0) as usize;
+    let reltuples = (*(*heap).rd_rel).reltuples.max(0.0) as i64;
+
+    // Phase 1: sample and train.
+    let target = (lists * 50).max(10_000);
+    let dims_for_memory = typmod_dims.max(1);
+    let needed = target * dims_for_memory * 4;
+    let available = pg_sys::maintenance_work_mem as usize * 1024;
+    if typmod_dims > 0 && needed > available {
+        error(
+            PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+            format!(
+                "memory required is {} MB, maintenance_work_mem is {} MB",
+                needed / (1024 * 1024) + 1,
+                pg_sys::maintenance_work_mem / 1024
+            ),
+        );
+    }
+    progress(pg_sys::PROGRESS_CREATEIDX_SUBPHASE, PHASE_KMEANS);
+    let mut sampler = Sampler {
+        elem,
+        dims: typmod_dims,
+        target,
+        seen: 0,
+        rows: Vec::new(),
+        rng: 42,
+    };
+    pg_sys::table_index_build_scan(
+        heap,
+        index,
+        index_info,
+        true,
+        true,
+        Some(sample_callback),
+        &mut sampler as *mut Sampler as *mut std::ffi::c_void,
+        std::ptr::null_mut(),
+    );
+    let dims = sampler.dims;
+    if dims == 0 {
+        error(
+            PgSqlErrorCode::ERRCODE_DATA_EXCEPTION,
+            "column does not have dimensions".into(),
+        );
+    }
+    let n_sample = sampler.rows.len() / dims;
+    if n_sample < lists {
+        ereport!(
+            NOTICE,
+            PgSqlErrorCode::ERRCODE_SUCCESSFUL_COMPLETION,
+            "ivfflat index created with little data",
+            "This will cause low recall."
+        );
+    }
+    let mut sample = sampler.rows;
+    if metric == Metric::Cosine {
+        normalise_rows(&mut sample, dims);
+    }
+    let params = KMeansParams {
+        k: lists,
+        dim: dims,
+        spherical: spherical(metric),
+        max_iters: 20,
+        seed: 42,
+    };
+    crate::am::ensure_pool();
+    // Progress and cancellation on this (the backend's) thread, between k-means steps.
+    let trained = kmeans::train::<()>(&sample, &params, &mut |done, total| {
+        progress(pg_sys::PROGRESS_CREATEIDX_TUPLES_DONE, done as i64);
+        progress(pg_sys::PROGRESS_CREATEIDX_TUPLES_TOTAL, total as i64);
+        pgrx::check_for_interrupts!();
+        Ok(())
+    });
+    let centroids = trained
+        .expect("k-means reports errors only through progress")
+        .centroids;
+    drop(sample);
+    pgrx::check_for_interrupts!();
+
+    // Phase 2: fixed pages.
+    let ivf = IvfLayout::new(lists, dims);
+    let meta = Meta {
+        kind: IndexKind::Ivf,
+        dims: dims as u32,
+        elem,
+        metric,
+        n_slots: 0,
+        free_hint: 0,
+        extra: [lists as u64, 0, 0, 0],
+    };
+    write_fixed_pages(index, &ivf, &meta, &centroids, BulkPageWriter);
+
+    // Phase 3: assign and load.
+    progress(pg_sys::PROGRESS_CREATEIDX_SUBPHASE, PHASE_ASSIGN);
+    progress(pg_sys::PROGRESS_CREATEIDX_TUPLES_TOTAL, reltuples);
+    let mut loader = Loader {
+        elem,
+        dims,
+        metric,
+        index,
+        slots: SlotLayout::new(dims, elem),
+        centroids,
+        batch_values: Vec::with_capacity(BATCH * dims),
+        batch_rows: Vec::with_capacity(BATCH),
+        open: (0..lists).map(|_| None).collect(),
+        entries: vec![ListEntry::EMPTY; lists],
+        loaded: 0,
+    };
+    pg_sys::table_index_build_scan(
+        heap,
+        index,
+        index_info,
+        true,
+        true,
+        Some(load_callback),
+        &mut loader as *mut Loader as *mut std::ffi::c_void,
+        std::ptr::null_mut(),
+    );
+    loader.flush_batch();
+    progress(pg_sys::PROGRESS_CREATEIDX_SUBPHASE, PHASE_LOAD);
+    for list in 0..lists {
+        loader.close_page(list);
+    }
+    write_directory(index, &ivf, &loader.entries);
+    log_all_pages(index);
+
+    let total: u64 = loader.entries.iter().map(|e| e.count).sum();
+    let result = pg_sys::palloc0(std::mem::size_of::<pg_sys::IndexBuildResult>())
+        as *mut pg_sys::IndexBuildResult;
+    (*result).heap_tuples = total as f64;
+    (*result).index_tuples = total as f64;
+    result
+}
+
+fn normalise_rows(rows: &mut [f32], dims: usize) {
+    for row in rows.chunks_exact_mut(dims) {
+        let n = row
+            .iter()
+            .map(|x| (*x as f64) * (*x as f64))
+            .sum::<f64>()
+            .sqrt();
+        if n > 0.0 {
+            for x in row.iter_mut() {
+                *x = (*x as f64 / n) as f32;
+            }
+        }
+    }
+}
+
+/// Where the fixed pages go: unlogged bulk pages during a build, WAL-logged pages for the init
+/// fork of an unlogged index.
+trait FixedPageWriter {
+    fn page(&mut self, index: pg_sys::Relation, fill: &mut dyn FnMut(&mut [u8]) -> usize);
+}
+
+struct BulkPageWriter;
+impl FixedPageWriter for BulkPageWriter {
+    fn page(&mut self, index: pg_sys::Relation, fill: &mut dyn FnMut(&mut [u8]) -> usize) {
+        let mut p = BulkPage::extend(index);
+        let end = fill(p.page_mut());
+        p.set_used_end(end);
+    }
+}
+
+struct InitForkWriter;
+impl FixedPageWriter for InitForkWriter {
+    fn page(&mut self, index: pg_sys::Relation, fill: &mut dyn FnMut(&mut [u8]) -> usize) {
+        let mut w = WalWrite::start(index);
+        let i = w.extend(pg_sys::ForkNumber::INIT_FORKNUM);
+        let end = fill(w.page_mut(i));
+        w.set_used_end(i, end);
+        w.commit();
+    }
+}
+
+/// Meta page, centroid pages and empty directory pages, in block order.
+fn write_fixed_pages(
+    index: pg_sys::Relation,
+    ivf: &IvfLayout,
+    meta: &Meta,
+    centroids: &[f32],
+    mut writer: impl FixedPageWriter,
+) {
+    writer.page(index, &mut |p| {
+        meta.write(p);
+        Meta::END
+    });
+    for i in 0..ivf.centroid_pages {
+        writer.page(index, &mut |p| {
+            ivf.write_centroid_page(p, i, centroids);
+            ivf.centroid_page_end(i)
+        });
+    }
+    for i in 0..ivf.directory_pages {
+        writer.page(index, &mut |p| {
+            ivf.init_directory_page(p, i);
+            ivf.directory_page_end(i)
+        });
+    }
+}
+
+/// Fill in the directory entries after loading (pages already exist, written unlogged).
+fn write_directory(index: pg_sys::Relation, ivf: &IvfLayout, entries: &[ListEntry]) {
+    for i in 0..ivf.directory_pages {
+        unsafe {
+            let block = ivf.first_directory_block() + i as u32;
+            let buf = pg_sys::ReadBuffer(index, block);
+            pg_sys::LockBuffer(buf, pg_sys::BUFFER_LOCK_EXCLUSIVE as i32);
+            let page =
+                std::slice::from_raw_parts_mut(pg_sys::BufferGetPage(buf) as *mut u8, PAGE_SIZE);
+            for list in ivf.lists_on_directory_page(i) {
+                let (_, at) = ivf.entry_location(list);
+                write_entry(page, at, entries[list]);
+            }
+            pg_sys::MarkBufferDirty(buf);
+            pg_sys::UnlockReleaseBuffer(buf);
+        }
+    }
+}
+
+/// An unlogged index's init fork: an index over no rows, with centroids of an empty build.
+#[pg_guard]
+pub unsafe extern "C-unwind" fn ambuildempty(index: pg_sys::Relation) {
+    let (metric, elem) = opclass_metric(index);
+    let lists = lists_option(index);
+    let Some(dims) = column_dims(index) else {
+        error(
+            PgSqlErrorCode::ERRCODE_DATA_EXCEPTION,
+            "column does not have dimensions".into(),
+        );
+    };
+    let dims = dims as usize;
+    let params = KMeansParams {
+        k: lists,
+        dim: dims,
+        spherical: spherical(metric),
+        max_iters: 1,
+        seed: 42,
+    };
+    let centroids = kmeans::train::<()>(&[], &params, &mut |_, _| Ok(()))
+        .unwrap()
+        .centroids;
+    let ivf = IvfLayout::new(lists, dims);
+    let meta = Meta {
+        kind: IndexKind::Ivf,
+        dims: dims as u32,
+        elem,
+        metric,
+        n_slots: 0,
+        free_hint: 0,
+        extra: [lists as u64, 0, 0, 0],
+    };
+    write_fixed_pages(index, &ivf, &meta, &centroids, InitForkWriter);
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn ambuildphasename(phase: i64) -> *mut std::ffi::c_char {
+    match phase {
+        PHASE_KMEANS => c"performing k-means".as_ptr() as *mut _,
+        PHASE_ASSIGN => c"assigning tuples".as_ptr() as *mut _,
+        PHASE_LOAD => c"loading tuples".as_ptr() as *mut _,
+        _ => std::ptr::null_mut(),
+    }
+}

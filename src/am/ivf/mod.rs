@@ -1,0 +1,238 @@
+//! The `ivfflat` access method (pgvector's syntax and GUCs): k-means centroids partition the
+//! vectors into lists; a query scans only the lists whose centroids are nearest.
+//! Page formats: `vector_core::ivf` (centroids, list directory) and `vector_core::flat` (meta
+//! page, data pages chained per list).
+
+mod build;
+mod insert;
+mod scan;
+mod vacuum;
+
+use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+use vector_core::distance::Metric;
+use vector_core::flat::{Meta, SlotLayout};
+use vector_core::ivf::{read_entry, IvfLayout, ListEntry};
+
+use super::{base_routine, AmRoutine};
+use crate::storage::{check_meta, PageRead, META_BLOCK};
+use crate::types::error;
+
+pub const DEFAULT_LISTS: i32 = 100;
+
+pub static PROBES: GucSetting<i32> = GucSetting::<i32>::new(1);
+pub static MAX_PROBES: GucSetting<i32> = GucSetting::<i32>::new(32768);
+pub static ITERATIVE_SCAN: GucSetting<IterativeScan> =
+    GucSetting::<IterativeScan>::new(IterativeScan::Off);
+
+#[derive(PostgresGucEnum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum IterativeScan {
+    #[name = c"off"]
+    Off,
+    #[name = c"relaxed_order"]
+    RelaxedOrder,
+}
+
+static mut RELOPT_KIND: pg_sys::relopt_kind::Type = 0;
+
+/// `WITH (lists = …)`, as Postgres stores parsed reloptions.
+#[repr(C)]
+struct IvfOptions {
+    vl_len: i32,
+    lists: i32,
+}
+
+/// Registers the GUCs and the `lists` reloption (from `_PG_init`).
+pub fn init() {
+    GucRegistry::define_int_guc(
+        c"ivfflat.probes",
+        c"Sets the number of probes",
+        c"Valid range is 1..lists.",
+        &PROBES,
+        1,
+        vector_core::ivf::MAX_LISTS as i32,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_enum_guc(
+        c"ivfflat.iterative_scan",
+        c"Sets the mode for iterative scans",
+        c"off, or relaxed_order: keep probing further lists while the executor asks for rows.",
+        &ITERATIVE_SCAN,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"ivfflat.max_probes",
+        c"Sets the max number of probes for iterative scans",
+        c"",
+        &MAX_PROBES,
+        1,
+        vector_core::ivf::MAX_LISTS as i32,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    unsafe {
+        pg_sys::MarkGUCPrefixReserved(c"ivfflat".as_ptr());
+        RELOPT_KIND = pg_sys::add_reloption_kind();
+        pg_sys::add_int_reloption(
+            RELOPT_KIND as _,
+            c"lists".as_ptr(),
+            c"Number of inverted lists".as_ptr(),
+            DEFAULT_LISTS,
+            1,
+            vector_core::ivf::MAX_LISTS as i32,
+            pg_sys::AccessExclusiveLock as pg_sys::LOCKMODE,
+        );
+    }
+}
+
+#[pg_extern(sql = false)]
+fn ivfflat_handler(_fcinfo: pg_sys::FunctionCallInfo) -> AmRoutine {
+    let r = base_routine();
+    unsafe {
+        (*r).amsupport = 1;
+        (*r).amoptions = Some(amoptions);
+        (*r).amcostestimate = Some(cost_estimate);
+        (*r).ambuild = Some(build::ambuild);
+        (*r).ambuildempty = Some(build::ambuildempty);
+        (*r).ambuildphasename = Some(build::ambuildphasename);
+        (*r).aminsert = Some(insert::aminsert);
+        (*r).ambulkdelete = Some(vacuum::ambulkdelete);
+        (*r).amvacuumcleanup = Some(vacuum::amvacuumcleanup);
+        (*r).ambeginscan = Some(scan::ambeginscan);
+        (*r).amrescan = Some(scan::amrescan);
+        (*r).amgettuple = Some(scan::amgettuple);
+        (*r).amendscan = Some(scan::amendscan);
+    }
+    AmRoutine(r)
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn amoptions(
+    reloptions: pg_sys::Datum,
+    validate: bool,
+) -> *mut pg_sys::bytea {
+    let tab = [pg_sys::relopt_parse_elt {
+        optname: c"lists".as_ptr(),
+        opttype: pg_sys::relopt_type::RELOPT_TYPE_INT,
+        offset: std::mem::offset_of!(IvfOptions, lists) as i32,
+    }];
+    pg_sys::build_reloptions(
+        reloptions,
+        validate,
+        RELOPT_KIND,
+        std::mem::size_of::<IvfOptions>(),
+        tab.as_ptr(),
+        tab.len() as i32,
+    ) as *mut pg_sys::bytea
+}
+
+/// The index's `lists` option.
+fn lists_option(index: pg_sys::Relation) -> usize {
+    unsafe {
+        let opts = (*index).rd_options as *const IvfOptions;
+        if opts.is_null() {
+            DEFAULT_LISTS as usize
+        } else {
+            (*opts).lists as usize
+        }
+    }
+}
+
+/// Lists are chosen by L2 distance to centroids for L2 and L1, by inner product with unit
+/// centroids (spherical k-means) for inner product and cosine.
+fn spherical(metric: Metric) -> bool {
+    matches!(metric, Metric::InnerProduct | Metric::Cosine)
+}
+
+/// Everything a scan or insert needs from the fixed part of the index.
+struct IvfIndex {
+    meta: Meta,
+    ivf: IvfLayout,
+    slots: SlotLayout,
+    centroids: Vec<f32>,
+}
+
+fn open(index: pg_sys::Relation) -> IvfIndex {
+    let meta = {
+        let page = PageRead::new(index, META_BLOCK);
+        check_meta(Meta::read(page.bytes()), index)
+    };
+    let lists = meta.extra[0] as usize;
+    let ivf = IvfLayout::new(lists, meta.dims as usize);
+    let mut stream = Vec::with_capacity(lists * meta.dims as usize * 4);
+    for i in 0..ivf.centroid_pages {
+        let page = PageRead::new(index, ivf.first_centroid_block() + i as u32);
+        if !ivf.read_centroid_page(page.bytes(), i, &mut stream) {
+            error(
+                PgSqlErrorCode::ERRCODE_INDEX_CORRUPTED,
+                format!("ivfflat index \"{}\" has a damaged centroid page", unsafe {
+                    crate::storage::relation_name(index)
+                }),
+            );
+        }
+    }
+    IvfIndex {
+        slots: SlotLayout::new(meta.dims as usize, meta.elem),
+        centroids: ivf.centroids_from_stream(&stream),
+        meta,
+        ivf,
+    }
+}
+
+impl IvfIndex {
+    /// Distance from `q` to every centroid, by the list-selection rule.
+    fn centroid_distances(&self, q: &[f32]) -> Vec<f32> {
+        let mut out = vec![0f32; self.ivf.lists];
+        let metric = if spherical(self.meta.metric) {
+            Metric::InnerProduct
+        } else {
+            Metric::L2
+        };
+        vector_core::distance::batch_f32(metric, q, 0.0, &self.centroids, &mut out);
+        out
+    }
+
+    fn entry(&self, index: pg_sys::Relation, list: usize) -> ListEntry {
+        let (block, at) = self.ivf.entry_location(list);
+        let page = PageRead::new(index, block);
+        read_entry(page.bytes(), at)
+    }
+}
+
+/// ORDER BY … LIMIT through the nearest `ivfflat.probes` lists: the work is that fraction of
+/// the index, plus the centroid distances.
+#[pg_guard]
+unsafe extern "C-unwind" fn cost_estimate(
+    _root: *mut pg_sys::PlannerInfo,
+    path: *mut pg_sys::IndexPath,
+    _loop_count: f64,
+    startup: *mut pg_sys::Cost,
+    total: *mut pg_sys::Cost,
+    selectivity: *mut pg_sys::Selectivity,
+    correlation: *mut f64,
+    pages: *mut f64,
+) {
+    let info = (*path).indexinfo;
+    let index_pages = (*info).pages as f64;
+    let tuples = (*info).tuples.max(0.0);
+    *selectivity = 1.0;
+    *correlation = 0.0;
+    *pages = index_pages;
+    if (*path).indexorderbys.is_null() {
+        *startup = 1.0e10;
+        *total = 1.0e10;
+        return;
+    }
+    let index = pg_sys::index_open((*info).indexoid, pg_sys::NoLock as i32);
+    let lists = lists_option(index) as f64;
+    pg_sys::index_close(index, pg_sys::NoLock as i32);
+    let ratio = (PROBES.get() as f64 / lists).min(1.0);
+    let scan = index_pages * ratio * pg_sys::seq_page_cost * 0.5
+        + tuples * ratio * pg_sys::cpu_operator_cost * 0.1
+        + lists * pg_sys::cpu_operator_cost;
+    *startup = scan;
+    *total = scan + tuples * ratio * pg_sys::cpu_index_tuple_cost * 0.1;
+}

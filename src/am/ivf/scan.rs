@@ -1,0 +1,183 @@
+//! ivfflat scan: rank lists by their centroid's distance to the query, score the vectors of
+//! the nearest `ivfflat.probes` lists through the shared pipeline (the backend walks each
+//! list's page chain, workers score), and hand rows out nearest first. With
+//! `ivfflat.iterative_scan = relaxed_order`, a scan pulled past those rows probes the next
+//! lists, up to `ivfflat.max_probes`: later rows may then be nearer than earlier ones.
+
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+use vector_core::flat::{operator_value, Query, Tid, INVALID_BLOCK};
+use vector_core::ivf::nearest_lists;
+use vector_core::order::{Candidate, LazyOrder};
+
+use super::{open, IterativeScan, IvfIndex, ITERATIVE_SCAN, MAX_PROBES, PROBES};
+use crate::am::datum_values;
+use crate::am::stream::{run_pages, score_runs};
+use crate::storage::PageRead;
+use crate::types::error;
+
+struct ScanState {
+    index: Option<IvfIndex>,
+    /// Query values (`None`: NULL query, every row ties).
+    query: Option<Vec<f32>>,
+    /// Lists in probe order, as many as may be probed.
+    lists: Vec<usize>,
+    probed: usize,
+    probes: usize,
+    order: Option<LazyOrder>,
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn ambeginscan(
+    index: pg_sys::Relation,
+    nkeys: i32,
+    norderbys: i32,
+) -> pg_sys::IndexScanDesc {
+    let scan = pg_sys::RelationGetIndexScan(index, nkeys, norderbys);
+    let n = norderbys.max(1) as usize;
+    (*scan).xs_orderbyvals = pg_sys::palloc0(n * std::mem::size_of::<pg_sys::Datum>()) as *mut _;
+    (*scan).xs_orderbynulls = pg_sys::palloc(n * std::mem::size_of::<bool>()) as *mut bool;
+    std::ptr::write_bytes((*scan).xs_orderbynulls, 1, n);
+    let state = ScanState {
+        index: None,
+        query: None,
+        lists: Vec::new(),
+        probed: 0,
+        probes: 1,
+        order: None,
+    };
+    (*scan).opaque = pgrx::PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(state)
+        as *mut std::ffi::c_void;
+    scan
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn amrescan(
+    scan: pg_sys::IndexScanDesc,
+    _keys: pg_sys::ScanKey,
+    _nkeys: i32,
+    orderbys: pg_sys::ScanKey,
+    norderbys: i32,
+) {
+    let state = &mut *((*scan).opaque as *mut ScanState);
+    let ivf = state
+        .index
+        .get_or_insert_with(|| open((*scan).indexRelation));
+    state.order = None;
+    state.probed = 0;
+    state.query = None;
+    if norderbys > 0 && !orderbys.is_null() {
+        let key = &*orderbys;
+        if key.sk_flags & pg_sys::SK_ISNULL as i32 == 0 {
+            let q = datum_values(key.sk_argument, ivf.meta.elem);
+            if q.len() != ivf.meta.dims as usize {
+                error(
+                    PgSqlErrorCode::ERRCODE_DATA_EXCEPTION,
+                    format!(
+                        "different vector dimensions {} and {}",
+                        ivf.meta.dims,
+                        q.len()
+                    ),
+                );
+            }
+            state.query = Some(q);
+        }
+        if !(*scan).orderByData.is_null() && (*scan).orderByData != orderbys {
+            std::ptr::copy(orderbys, (*scan).orderByData, norderbys as usize);
+        }
+    }
+    let lists = ivf.ivf.lists;
+    state.probes = (PROBES.get() as usize).clamp(1, lists);
+    let limit = if ITERATIVE_SCAN.get() == IterativeScan::RelaxedOrder {
+        (MAX_PROBES.get() as usize).clamp(state.probes, lists)
+    } else {
+        state.probes
+    };
+    let zero = vec![0f32; ivf.meta.dims as usize];
+    let distances = ivf.centroid_distances(state.query.as_deref().unwrap_or(&zero));
+    state.lists = nearest_lists(&distances, limit);
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn amgettuple(
+    scan: pg_sys::IndexScanDesc,
+    _direction: pg_sys::ScanDirection::Type,
+) -> bool {
+    let state = &mut *((*scan).opaque as *mut ScanState);
+    let index = (*scan).indexRelation;
+    loop {
+        if let Some(c) = state.order.as_mut().and_then(|o| o.next()) {
+            set_result(scan, state, c);
+            return true;
+        }
+        if state.probed >= state.lists.len() {
+            return false;
+        }
+        // Probe the next batch of lists (the first `probes`, then more when iterating).
+        let end = (state.probed + state.probes).min(state.lists.len());
+        let batch = state.lists[state.probed..end].to_vec();
+        state.probed = end;
+        let candidates = score_lists(index, state, &batch);
+        state.order = Some(LazyOrder::new(candidates));
+    }
+}
+
+unsafe fn set_result(scan: pg_sys::IndexScanDesc, state: &ScanState, c: Candidate) {
+    let tid = Tid::unpack(c.id);
+    let heap_tid = &mut (*scan).xs_heaptid;
+    heap_tid.ip_blkid.bi_hi = (tid.block >> 16) as u16;
+    heap_tid.ip_blkid.bi_lo = tid.block as u16;
+    heap_tid.ip_posid = tid.offset;
+    (*scan).xs_recheck = false;
+    (*scan).xs_recheckorderby = false;
+    if (*scan).numberOfOrderBys > 0 {
+        let metric = state.index.as_ref().unwrap().meta.metric;
+        let value = operator_value(metric, c.dist);
+        *(*scan).xs_orderbyvals = pg_sys::Datum::from(value.to_bits());
+        *(*scan).xs_orderbynulls = state.query.is_none() || value.is_nan();
+    }
+}
+
+/// Score every vector of `lists`, walking each list's chain from its head.
+fn score_lists(index: pg_sys::Relation, state: &ScanState, lists: &[usize]) -> Vec<Candidate> {
+    let ivf = state.index.as_ref().unwrap();
+    let slots = ivf.slots;
+    let query = Query::new(
+        ivf.meta.metric,
+        state.query.clone().unwrap_or_else(|| vec![0.0; slots.dims]),
+    );
+    let run = run_pages(&slots);
+    let mut pending = lists.iter();
+    let mut block = INVALID_BLOCK;
+    let mut all = score_runs(&slots, &query, None, None, || {
+        let mut pages = Vec::new();
+        while (pages.len() as u64) < run {
+            if block == INVALID_BLOCK {
+                match pending.next() {
+                    Some(&list) => {
+                        block = ivf.entry(index, list).head;
+                        continue;
+                    }
+                    None => break,
+                }
+            }
+            let page = PageRead::new(index, block);
+            block = slots.next_block(page.bytes());
+            pages.push(page);
+        }
+        (!pages.is_empty()).then_some(pages)
+    });
+    if state.query.is_none() {
+        for c in &mut all {
+            c.dist = f32::NAN;
+        }
+    }
+    all
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn amendscan(scan: pg_sys::IndexScanDesc) {
+    let state = &mut *((*scan).opaque as *mut ScanState);
+    state.order = None;
+    state.index = None;
+}
