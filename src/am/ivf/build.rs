@@ -33,6 +33,8 @@ struct Sampler {
     elem: vector_core::flat::ElemKind,
     dims: usize,
     target: usize,
+    /// Bytes the sample may use (maintenance_work_mem).
+    memory_limit: usize,
     seen: u64,
     rows: Vec<f32>,
     rng: u64,
@@ -58,6 +60,17 @@ impl Sampler {
         self.seen += 1;
         let filled = self.rows.len() / self.dims;
         if filled < self.target {
+            if (self.rows.len() + self.dims) * 4 > self.memory_limit {
+                let needed = self.target * self.dims * 4;
+                error(
+                    PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+                    format!(
+                        "memory required is {} MB, maintenance_work_mem is {} MB",
+                        needed / (1024 * 1024) + 1,
+                        self.memory_limit / (1024 * 1024)
+                    ),
+                );
+            }
             self.rows.extend_from_slice(values);
         } else {
             let j = (self.next_random() % self.seen) as usize;
@@ -222,26 +235,15 @@ pub unsafe extern "C-unwind" fn ambuild(
     let typmod_dims = column_dims(index).unwrap_or(0) as usize;
     let reltuples = (*(*heap).rd_rel).reltuples.max(0.0) as i64;
 
-    // Phase 1: sample and train.
+    // Phase 1: sample and train (the sample is bounded by maintenance_work_mem).
     let target = (lists * 50).max(10_000);
-    let dims_for_memory = typmod_dims.max(1);
-    let needed = target * dims_for_memory * 4;
-    let available = pg_sys::maintenance_work_mem as usize * 1024;
-    if typmod_dims > 0 && needed > available {
-        error(
-            PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
-            format!(
-                "memory required is {} MB, maintenance_work_mem is {} MB",
-                needed / (1024 * 1024) + 1,
-                pg_sys::maintenance_work_mem / 1024
-            ),
-        );
-    }
+    let memory_limit = pg_sys::maintenance_work_mem as usize * 1024;
     progress(pg_sys::PROGRESS_CREATEIDX_SUBPHASE, PHASE_KMEANS);
     let mut sampler = Sampler {
         elem,
         dims: typmod_dims,
         target,
+        memory_limit,
         seen: 0,
         rows: Vec::new(),
         rng: 42,

@@ -1,0 +1,215 @@
+-- Helpers for tests/multiprocess/run.sh, installed once into the template database `mp`.
+-- Every check compares the flat index with an independent reference: the same ORDER BY … LIMIT
+-- query over a sequential scan (enable_indexscan = off), on the same data and, when called in
+-- one REPEATABLE READ transaction, on the same snapshot.
+-- Tables under test have columns (id bigint, v vector(n)); mp_queries holds the query vectors.
+
+-- A random vector of `dims` elements in [0, 1).
+CREATE FUNCTION mp_rand_vec(dims int) RETURNS vector LANGUAGE sql VOLATILE AS
+$$ SELECT array_agg(random())::real[]::vector FROM generate_series(1, dims) $$;
+
+CREATE TABLE mp_queries (qid serial PRIMARY KEY, dims int NOT NULL, v vector NOT NULL);
+
+-- Add n_random random query vectors of tbl's dimension, plus n_rows copies of vectors stored in
+-- tbl (the nearest neighbour then is at distance 0, tied with any duplicate).
+CREATE FUNCTION mp_add_queries(tbl regclass, n_random int, n_rows int) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE ndims int := mp_dims(tbl);
+BEGIN
+  INSERT INTO mp_queries(dims, v) SELECT ndims, mp_rand_vec(ndims) FROM generate_series(1, n_random);
+  EXECUTE format('INSERT INTO mp_queries(dims, v) SELECT %s, v FROM %s WHERE v IS NOT NULL
+                  ORDER BY random() LIMIT %s', ndims, tbl, n_rows);
+END $$;
+
+-- Declared dimension of tbl.v.
+CREATE FUNCTION mp_dims(tbl regclass) RETURNS int LANGUAGE sql STABLE AS
+$$ SELECT atttypmod FROM pg_attribute WHERE attrelid = tbl AND attname = 'v' $$;
+
+-- One result row of a nearest-neighbour query.
+CREATE TYPE mp_hit AS (d float8, id bigint);
+
+-- The k nearest rows of tbl to q by operator op, in the order returned, through the flat index
+-- (use_index; EXPLAIN must show an Index Scan using a flat index) or through a seq scan
+-- (EXPLAIN must show no index at all). Rows with a NULL vector are left out of both.
+CREATE FUNCTION mp_knn(tbl regclass, q vector, k bigint, op text, use_index bool) RETURNS mp_hit[]
+LANGUAGE plpgsql AS $$
+DECLARE
+  qry text := format('SELECT id, (v %s %L::vector)::float8 AS d FROM %s ORDER BY v %s %L::vector LIMIT %s',
+                     op, q::text, tbl, op, q::text, k);
+  line text;
+  plan text := '';
+  idx text;
+  res mp_hit[];
+BEGIN
+  PERFORM set_config('enable_seqscan', CASE WHEN use_index THEN 'off' ELSE 'on' END, true);
+  PERFORM set_config('enable_indexscan', CASE WHEN use_index THEN 'on' ELSE 'off' END, true);
+  PERFORM set_config('enable_bitmapscan', 'off', true);
+  PERFORM set_config('enable_indexonlyscan', 'off', true);
+  FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) ' || qry LOOP
+    plan := plan || line || E'\n';
+  END LOOP;
+  IF use_index THEN
+    idx := substring(plan FROM 'Index Scan using (\S+) on ');
+    IF idx IS NULL OR NOT EXISTS (SELECT 1 FROM pg_class c JOIN pg_am a ON a.oid = c.relam
+                                  WHERE c.oid = idx::regclass AND a.amname = 'flat') THEN
+      RAISE EXCEPTION 'flat index not used for %: %', qry, plan;
+    END IF;
+  ELSIF plan ~ 'Index' THEN
+    RAISE EXCEPTION 'reference query uses an index: %', plan;
+  END IF;
+  EXECUTE format('SELECT coalesce(array_agg(ROW(d, id)::mp_hit ORDER BY n), ''{}'')
+                  FROM (SELECT s.*, row_number() OVER () AS n FROM (%s) s) x WHERE d IS NOT NULL', qry)
+    INTO res;
+  RETURN res;
+END $$;
+
+-- 'ok' when the index result a matches the seq-scan result b, else what differs:
+--  * same row count; ids unique;
+--  * a in non-decreasing distance order, b's distances equal a's position by position
+--    (tolerance 1e-5 relative: the index orders by f32 distances, the operator returns f64);
+--  * the same ids, except rows whose distance ties (within tolerance) the cut, the k-th
+--    distance; with complete (LIMIT covers every row) the id sets must be equal.
+CREATE FUNCTION mp_compare(a mp_hit[], b mp_hit[], complete bool) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+  bad text;
+  cut float8;
+BEGIN
+  IF cardinality(a) <> cardinality(b) THEN
+    RETURN format('index returned %s rows, seq scan %s', cardinality(a), cardinality(b));
+  END IF;
+  IF cardinality(a) = 0 THEN
+    RETURN 'ok';
+  END IF;
+  SELECT format('index order broken at row %s: distance %s after %s', i, a[i].d, a[i - 1].d) INTO bad
+    FROM generate_subscripts(a, 1) i
+    WHERE i > 1 AND a[i].d < a[i - 1].d - 1e-5 * greatest(1, abs(a[i - 1].d)) ORDER BY i LIMIT 1;
+  IF bad IS NOT NULL THEN RETURN bad; END IF;
+  SELECT format('id %s returned %s times by the index', id, count(*)) INTO bad
+    FROM unnest(a) GROUP BY id HAVING count(*) > 1 LIMIT 1;
+  IF bad IS NOT NULL THEN RETURN bad; END IF;
+  SELECT format('id %s returned %s times by the seq scan', id, count(*)) INTO bad
+    FROM unnest(b) GROUP BY id HAVING count(*) > 1 LIMIT 1;
+  IF bad IS NOT NULL THEN RETURN bad; END IF;
+  SELECT format('distance #%s: index %s, seq scan %s', x.n, x.d, y.d) INTO bad
+    FROM (SELECT d, row_number() OVER (ORDER BY d) AS n FROM unnest(a)) x
+    JOIN (SELECT d, row_number() OVER (ORDER BY d) AS n FROM unnest(b)) y ON x.n = y.n
+    WHERE abs(x.d - y.d) > 1e-5 * greatest(1, abs(y.d)) ORDER BY x.n LIMIT 1;
+  IF bad IS NOT NULL THEN RETURN bad; END IF;
+  SELECT max(d) INTO cut FROM unnest(b);
+  SELECT format('%s ids differ (not ties at the cut %s), e.g. %s', count(*), cut, min(s)) INTO bad
+    FROM (SELECT format('index-only id %s at %s', x.id, x.d) AS s
+            FROM unnest(a) x WHERE x.id NOT IN (SELECT id FROM unnest(b))
+             AND (complete OR abs(x.d - cut) > 1e-5 * greatest(1, abs(cut)))
+          UNION ALL
+          SELECT format('seq-only id %s at %s', y.id, y.d)
+            FROM unnest(b) y WHERE y.id NOT IN (SELECT id FROM unnest(a))
+             AND (complete OR abs(y.d - cut) > 1e-5 * greatest(1, abs(cut)))) z
+    HAVING count(*) > 0;
+  RETURN coalesce(bad, 'ok');
+END $$;
+
+-- Compare index and seq scan for one query; k >= the number of non-NULL rows is a complete
+-- check (every indexed row once, in order).
+CREATE FUNCTION mp_check(tbl regclass, q vector, k bigint, op text) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+  a mp_hit[] := mp_knn(tbl, q, k, op, true);
+  b mp_hit[] := mp_knn(tbl, q, k, op, false);
+  n bigint;
+  verdict text;
+BEGIN
+  EXECUTE format('SELECT count(*) FROM %s WHERE v IS NOT NULL', tbl) INTO n;
+  verdict := mp_compare(a, b, k >= n);
+  IF verdict = 'ok' AND k >= n AND cardinality(a) <> n THEN
+    verdict := format('index returned %s rows, table has %s non-NULL vectors', cardinality(a), n);
+  END IF;
+  IF verdict <> 'ok' THEN
+    verdict := format('%s %s k=%s: %s', tbl, op, k, verdict);
+  END IF;
+  RETURN verdict;
+END $$;
+
+-- The ORDER BY operators of the flat indexes on tbl.
+CREATE FUNCTION mp_index_ops(tbl regclass) RETURNS SETOF text LANGUAGE sql STABLE AS $$
+  SELECT DISTINCT o.oprname::text
+  FROM pg_index x
+  JOIN pg_class c ON c.oid = x.indexrelid
+  JOIN pg_am am ON am.oid = c.relam AND am.amname = 'flat'
+  JOIN pg_opclass oc ON oc.oid = x.indclass[0]
+  JOIN pg_amop ao ON ao.amopfamily = oc.opcfamily AND ao.amoppurpose = 'o'
+  JOIN pg_operator o ON o.oid = ao.amopopr
+  WHERE x.indrelid = tbl ORDER BY 1
+$$;
+
+-- Every flat index of tbl, every query vector of tbl's dimension: k nearest, and for the first
+-- n_complete queries a complete scan (LIMIT 100000000). 'ok: N checks' or the failures.
+CREATE FUNCTION mp_verify(tbl regclass, k bigint DEFAULT 50, n_complete int DEFAULT 2) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+  ndims int := mp_dims(tbl);
+  op text;
+  qv record;
+  i int;
+  n int := 0;
+  r text;
+  fails text[] := '{}';
+BEGIN
+  FOR op IN SELECT mp_index_ops(tbl) LOOP
+    i := 0;
+    FOR qv IN SELECT qid, v FROM mp_queries WHERE dims = ndims ORDER BY qid LOOP
+      r := mp_check(tbl, qv.v, k, op);
+      n := n + 1;
+      IF r <> 'ok' THEN fails := fails || format('query %s: %s', qv.qid, r); END IF;
+      IF i < n_complete THEN
+        r := mp_check(tbl, qv.v, 100000000, op);
+        n := n + 1;
+        IF r <> 'ok' THEN fails := fails || format('query %s: %s', qv.qid, r); END IF;
+      END IF;
+      i := i + 1;
+    END LOOP;
+  END LOOP;
+  IF n = 0 THEN
+    RETURN format('FAIL: nothing checked on %s (no flat index or no query vectors)', tbl);
+  END IF;
+  IF cardinality(fails) > 0 THEN
+    RETURN format('FAIL: %s of %s checks on %s: %s', cardinality(fails), n, tbl,
+                  array_to_string(fails[1:3], '; '));
+  END IF;
+  RETURN format('ok: %s checks', n);
+END $$;
+
+-- For concurrent readers: one random check (random flat index; a stored query, a fresh random
+-- vector or a vector stored in tbl), raising an error on any difference. Run it inside
+-- REPEATABLE READ so index and seq scan see one snapshot.
+CREATE FUNCTION mp_random_check(tbl regclass, k bigint) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+  ndims int := mp_dims(tbl);
+  op text;
+  q vector;
+  r text;
+BEGIN
+  SELECT o INTO op FROM mp_index_ops(tbl) o ORDER BY random() LIMIT 1;
+  IF op IS NULL THEN RAISE EXCEPTION 'no flat index on %', tbl; END IF;
+  CASE floor(random() * 3)::int
+    WHEN 0 THEN q := mp_rand_vec(ndims);
+    WHEN 1 THEN EXECUTE format('SELECT v FROM %s WHERE v IS NOT NULL
+                                ORDER BY id DESC LIMIT 1 OFFSET floor(random() * 100)::int', tbl) INTO q;
+    ELSE SELECT v INTO q FROM mp_queries WHERE dims = ndims ORDER BY random() LIMIT 1;
+  END CASE;
+  IF q IS NULL THEN q := mp_rand_vec(ndims); END IF;
+  r := mp_check(tbl, q, k, op);
+  IF r <> 'ok' THEN
+    RAISE EXCEPTION 'index differs from seq scan: %', r;
+  END IF;
+  RETURN r;
+END $$;
+
+-- Content digest of tbl (id and vector text), to prove committed data survived.
+CREATE FUNCTION mp_fingerprint(tbl regclass) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE r text;
+BEGIN
+  EXECUTE format('SELECT count(*) || '':'' || md5(coalesce(string_agg(id || ''='' || coalesce(v::text, ''null''), '','' ORDER BY id), ''''))
+                  FROM %s', tbl) INTO r;
+  RETURN r;
+END $$;

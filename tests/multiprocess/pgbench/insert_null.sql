@@ -1,0 +1,2 @@
+-- writer: a row with a NULL vector (not indexed)
+INSERT INTO @TBL@ (v) VALUES (NULL);

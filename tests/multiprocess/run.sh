@@ -1,0 +1,629 @@
+#!/usr/bin/env bash
+# Multi-process tests of the flat index, each scenario on its own throwaway PostgreSQL 15
+# cluster(s) run as the `postgres` OS user:
+#   * crash recovery (pg_ctl stop -m immediate) after build + insert + delete + VACUUM, with
+#     full_page_writes on and off; right after CREATE INDEX (logged and unlogged tables);
+#     in the middle of concurrent writes;
+#   * replay on a hot standby (pg_basebackup -R), read while the primary writes, then promotion;
+#   * concurrency: writers, VACUUM and readers at once.
+# Every result is compared with an independent reference, the same query over a sequential
+# scan (tests/multiprocess/helpers.sql); every server log is checked for PANIC, TRAP and
+# backends terminated by a signal.
+#
+#   bash tests/multiprocess/run.sh          (from the repo root, as root or postgres; ~2 min)
+#
+# Environment: MP_SKIP_INSTALL=1  use the extension already installed (no build)
+#              MP_DURATION=20     seconds of concurrent load in the concurrency scenario
+#              MP_KEEP=1          keep /tmp/vector_ext_mp (data dirs, logs) after the run
+# Ports 5610-5619, directories under /tmp/vector_ext_mp.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+source scripts/lib.sh
+LOG_TAG=multiprocess
+# lib.sh's progress messages (initdb, starting Postgres …) only with MP_VERBOSE=1
+log() { if [ "${MP_VERBOSE:-0}" = 1 ]; then printf '[%s] %s\n' "$LOG_TAG" "$*" >&2; fi; }
+
+HERE=$PWD/tests/multiprocess
+ROOT=/tmp/vector_ext_mp
+DURATION=${MP_DURATION:-20}
+declare -A PORT=(
+  [template]=5619 [crash_fpw_on]=5610 [crash_fpw_off]=5614 [crash_build]=5615
+  [crash_load]=5616 [primary]=5611 [standby]=5612 [conc]=5613
+)
+BG_PIDS=$ROOT/background.pids
+
+# ------------------------------------------------------------------------------ helpers
+
+pgctl() { as_postgres timeout -k 5 90 "$PG_BIN/pg_ctl" "$@"; }
+
+# psql on cluster NAME, database mp: unaligned, tuples only, stop at the first error, bounded.
+sql() {
+  local name=$1; shift
+  timeout -k 5 300 "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -At -h 127.0.0.1 \
+    -p "${PORT[$name]}" -U postgres -d mp "$@"
+}
+
+start() { # NAME [settings...]
+  local name=$1; shift
+  cluster_start "$ROOT/$name" "${PORT[$name]}" "$@"
+}
+
+stop() { # NAME [mode]: fast shutdown, falling back to immediate; never fails
+  local data=$ROOT/$1/data
+  [ -f "$data/postmaster.pid" ] || return 0
+  pgctl -D "$data" -m "${2:-fast}" -w -t 30 stop >/dev/null 2>&1 ||
+    pgctl -D "$data" -m immediate -w -t 30 stop >/dev/null 2>&1 || true
+}
+
+crash() { # NAME: immediate shutdown = no checkpoint, no buffer flush, recovery on next start
+  pgctl -D "$ROOT/$1/data" -m immediate -w -t 30 stop >/dev/null
+}
+
+# A new cluster NAME: a copy of the template (database mp with the extension and helpers).
+new_cluster() {
+  local dir=$ROOT/$1
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  cp -a "$ROOT/template/data" "$dir/data"
+  rm -f "$dir/data/postmaster.opts"
+  : >"$dir/postgres.log"
+  chown -R postgres "$dir"
+}
+
+note() { echo "  $*"; }
+
+# verify NAME LABEL SQL: the one-line result must start with "ok"
+verify() {
+  local name=$1 label=$2 out
+  out=$(sql "$name" -c "$3" 2>&1)
+  local rc=$?
+  note "$label: $out"
+  [ $rc -eq 0 ] && [ "${out#ok}" != "$out" ]
+}
+
+# expect NAME LABEL SQL WANT: the result must equal WANT
+expect() {
+  local name=$1 label=$2 want=$4 out
+  out=$(sql "$name" -c "$3" 2>&1)
+  local rc=$?
+  if [ $rc -eq 0 ] && [ "$out" = "$want" ]; then
+    note "$label: $out"
+  else
+    note "$label: got '$out', want '$want'"
+    return 1
+  fi
+}
+
+# The log of NAME shows a crash recovery whose redo started at or before LSN (so everything
+# written after that LSN came back from WAL, not from data files).
+check_recovery() {
+  local name=$1 lsn=$2 log=$ROOT/$1/postgres.log redo
+  if ! grep -q "database system was interrupted\|was not properly shut down" "$log"; then
+    note "no crash recovery in $log"; return 1
+  fi
+  redo=$(grep -o 'redo starts at [0-9A-F]*/[0-9A-F]*' "$log" | tail -1 | awk '{print $4}')
+  if [ -z "$redo" ]; then note "no 'redo starts at' in $log"; return 1; fi
+  expect "$name" "recovery replayed from $redo (<= $lsn, before the index build)" \
+    "SELECT '$redo'::pg_lsn <= '$lsn'::pg_lsn" t
+}
+
+# Print how many blocks of a relation file are all zero (informational, taken at crash time:
+# content that exists only in shared buffers and WAL).
+zero_blocks() {
+  local f=$1 n z=0 i
+  [ -f "$f" ] || { echo "missing"; return 0; }
+  n=$(($(stat -c %s "$f") / 8192))
+  for ((i = 0; i < n; i++)); do
+    if [ "$(dd if="$f" bs=8192 skip=$i count=1 2>/dev/null | tr -d '\000' | head -c1 | wc -c)" = 0 ]; then
+      z=$((z + 1))
+    fi
+  done
+  echo "$n blocks, $z all-zero"
+}
+
+# Render a pgbench script template for table TBL: render SCRIPT TBL DIMS [K] -> path
+render() {
+  local src=$HERE/pgbench/$1.sql out=$ROOT/pgbench/$1_$2${4:+_$4}.sql
+  mkdir -p "$ROOT/pgbench"
+  sed "s/@TBL@/$2/g; s/@DIMS@/$3/g; s/@K@/${4:-0}/g" "$src" >"$out"
+  echo "$out"
+}
+
+# bench NAME DURATION CLIENTS OUTFILE [pgbench args...]: runs in the background; pid in $!
+bench() {
+  local name=$1 dur=$2 clients=$3 out=$4; shift 4
+  timeout -k 5 $((dur + 120)) "$PG_BIN/pgbench" -n -h 127.0.0.1 -p "${PORT[$name]}" -U postgres \
+    -T "$dur" -c "$clients" -j "$clients" "$@" mp >"$out" 2>&1 &
+  echo $! >>"$BG_PIDS"
+}
+
+# wait_bench PID LABEL OUTFILE: pgbench must exit 0 with no aborted client
+wait_bench() {
+  local pid=$1 label=$2 out=$3 rc=0
+  wait "$pid" || rc=$?
+  local n; n=$(grep -o 'number of transactions actually processed: [0-9]*' "$out" | awk '{print $NF}')
+  if [ $rc -ne 0 ] || grep -q 'aborted\|ERROR' "$out"; then
+    note "$label: pgbench exit $rc"
+    grep -m 5 'aborted\|ERROR\|error' "$out" | sed 's/^/    /'
+    return 1
+  fi
+  note "$label: ${n:-?} transactions, no errors"
+}
+
+# wait_replay PRIMARY STANDBY: bounded (30 s) wait until the standby replayed the primary's WAL
+wait_replay() {
+  local target i
+  target=$(sql "$1" -c "SELECT pg_current_wal_lsn()")
+  for ((i = 0; i < 300; i++)); do
+    if [ "$(sql "$2" -c "SELECT pg_last_wal_replay_lsn() >= '$target'::pg_lsn")" = t ]; then
+      note "standby replayed up to $target"
+      return 0
+    fi
+    sleep 0.1
+  done
+  note "standby did not replay up to $target within 30 s"
+  return 1
+}
+
+# Fail on PANIC, assertion failures and backends killed by a signal in the logs of NAMEs.
+check_logs() {
+  local status=0 name log
+  for name in "$@"; do
+    log=$ROOT/$name/postgres.log
+    [ -f "$log" ] || continue
+    if grep -n 'PANIC\|TRAP:\|terminated by signal' "$log" >/dev/null; then
+      note "$name server log:"
+      grep -n 'PANIC\|TRAP:\|terminated by signal' "$log" | head -5 | sed 's/^/    /'
+      status=1
+    fi
+  done
+  return $status
+}
+
+kill_background() {
+  local pid
+  [ -f "$BG_PIDS" ] || return 0
+  while read -r pid; do
+    kill "$pid" 2>/dev/null || true
+  done <"$BG_PIDS"
+  : >"$BG_PIDS"
+}
+
+cleanup() {
+  kill_background
+  local name
+  for name in "${!PORT[@]}"; do stop "$name"; done
+  if [ "${MP_KEEP:-0}" != 1 ] && [ "$failed" -eq 0 ]; then
+    rm -rf "$ROOT"
+  else
+    echo "data directories and server logs kept in $ROOT" >&2
+  fi
+}
+
+passed=0
+failed=0
+# scenario TITLE FUNCTION CLUSTER...: run FUNCTION (errexit on) in a subshell, then stop its
+# clusters (unless KEEP_RUNNING=1) and check their logs; prints PASS/FAIL.
+scenario() {
+  local title=$1 fn=$2 t0=$SECONDS rc=0 name
+  shift 2
+  echo "== $title"
+  # not part of a || list: errexit must stay in force inside the function
+  (set -e; "$fn")
+  rc=$?
+  kill_background
+  for name in "$@"; do
+    if [ $rc -ne 0 ] && [ -f "$ROOT/$name/postgres.log" ]; then
+      note "last lines of the $name server log:"
+      tail -n 8 "$ROOT/$name/postgres.log" | sed 's/^/    /'
+    fi
+    [ "${KEEP_RUNNING:-0}" = 1 ] || stop "$name"
+  done
+  check_logs "$@" || rc=1
+  if [ $rc -eq 0 ]; then
+    echo "PASS: $title ($((SECONDS - t0)) s)"
+    passed=$((passed + 1))
+  else
+    echo "FAIL: $title ($((SECONDS - t0)) s)"
+    failed=$((failed + 1))
+  fi
+}
+
+# ------------------------------------------------------------------------------ scenarios
+
+# Settings for crash tests: changes after the last checkpoint live only in WAL.
+CRASH_SETTINGS=(wal_level=replica checkpoint_timeout=1h max_wal_size=4GB bgwriter_lru_maxpages=0
+  autovacuum=off)
+
+# 1. Build, insert, update, roll back, delete + VACUUM, reuse freed slots; then crash.
+crash_dml() {
+  local name=$1 fpw=$2
+  new_cluster "$name"
+  start "$name" "${CRASH_SETTINGS[@]}" "full_page_writes=$fpw"
+  sql "$name" >/dev/null <<'SQL'
+CREATE TABLE t (id bigserial PRIMARY KEY, v vector(16));
+INSERT INTO t (v) SELECT mp_rand_vec(16) FROM generate_series(1, 5000);
+INSERT INTO t (v) SELECT NULL FROM generate_series(1, 20);
+INSERT INTO t (v) SELECT v FROM t WHERE id % 97 = 0;          -- duplicates: ties
+CREATE TABLE tbig (id bigserial PRIMARY KEY, v vector(3000));  -- a slot spans two pages
+INSERT INTO tbig (v) SELECT mp_rand_vec(3000) FROM generate_series(1, 150);
+SELECT mp_add_queries('t', 6, 3);
+SELECT mp_add_queries('tbig', 3, 2);
+CHECKPOINT;
+SQL
+  local lsn0
+  lsn0=$(sql "$name" -c "SELECT pg_current_wal_lsn()")
+  sql "$name" >/dev/null <<'SQL'
+CREATE INDEX t_l2 ON t USING flat (v vector_l2_ops);
+CREATE INDEX t_ip ON t USING flat (v vector_ip_ops);
+CREATE INDEX tbig_l2 ON tbig USING flat (v vector_l2_ops);
+-- aminsert after the build
+INSERT INTO t (v) SELECT mp_rand_vec(16) FROM generate_series(1, 1500);
+INSERT INTO t (v) VALUES (NULL);
+UPDATE t SET v = mp_rand_vec(16) WHERE id % 50 = 1;
+INSERT INTO tbig (v) SELECT mp_rand_vec(3000) FROM generate_series(1, 40);
+BEGIN;
+INSERT INTO t (v) SELECT mp_rand_vec(16) FROM generate_series(1, 100);
+ROLLBACK;
+-- ambulkdelete
+DELETE FROM t WHERE id % 7 = 3;
+DELETE FROM tbig WHERE id % 5 = 0;
+VACUUM (INDEX_CLEANUP ON) t;
+VACUUM (INDEX_CLEANUP ON) tbig;
+-- reuse of freed slots, and dead rows left for after the crash
+INSERT INTO t (v) SELECT mp_rand_vec(16) FROM generate_series(1, 600);
+INSERT INTO tbig (v) SELECT mp_rand_vec(3000) FROM generate_series(1, 20);
+DELETE FROM t WHERE id % 11 = 5;
+SQL
+  verify "$name" "before crash: t" "SELECT mp_verify('t')"
+  verify "$name" "before crash: tbig" "SELECT mp_verify('tbig', 20)"
+  local fp_t fp_big f_idx f_big
+  fp_t=$(sql "$name" -c "SELECT mp_fingerprint('t')")
+  fp_big=$(sql "$name" -c "SELECT mp_fingerprint('tbig')")
+  f_idx=$ROOT/$name/data/$(sql "$name" -c "SELECT pg_relation_filepath('t_l2')")
+  f_big=$ROOT/$name/data/$(sql "$name" -c "SELECT pg_relation_filepath('tbig_l2')")
+  crash "$name"
+  note "crashed (immediate stop); on disk: t_l2 $(zero_blocks "$f_idx"), tbig_l2 $(zero_blocks "$f_big")"
+  start "$name" "${CRASH_SETTINGS[@]}" "full_page_writes=$fpw"
+  check_recovery "$name" "$lsn0"
+  local ok=0
+  expect "$name" "t contents survived" "SELECT mp_fingerprint('t')" "$fp_t" || ok=1
+  expect "$name" "tbig contents survived" "SELECT mp_fingerprint('tbig')" "$fp_big" || ok=1
+  verify "$name" "after recovery: t" "SELECT mp_verify('t')" || ok=1
+  verify "$name" "after recovery: tbig" "SELECT mp_verify('tbig', 20)" || ok=1
+  # the recovered index keeps working: more inserts, bulk delete, slot reuse
+  sql "$name" >/dev/null <<'SQL'
+INSERT INTO t (v) SELECT mp_rand_vec(16) FROM generate_series(1, 300);
+VACUUM (INDEX_CLEANUP ON) t;
+INSERT INTO t (v) SELECT mp_rand_vec(16) FROM generate_series(1, 300);
+DELETE FROM tbig WHERE id % 3 = 0;
+VACUUM (INDEX_CLEANUP ON) tbig;
+INSERT INTO tbig (v) SELECT mp_rand_vec(3000) FROM generate_series(1, 10);
+SQL
+  verify "$name" "writes after recovery: t" "SELECT mp_verify('t')" || ok=1
+  verify "$name" "writes after recovery: tbig" "SELECT mp_verify('tbig', 20)" || ok=1
+  return $ok
+}
+crash_fpw_on() { crash_dml crash_fpw_on on; }
+crash_fpw_off() { crash_dml crash_fpw_off off; }
+
+# 2. Crash right after CREATE INDEX: logged table intact; unlogged tables reset to empty with a
+#    usable index (tu indexed after the last checkpoint, tu_ckpt before it).
+crash_build() {
+  local name=crash_build
+  new_cluster "$name"
+  start "$name" "${CRASH_SETTINGS[@]}"
+  sql "$name" >/dev/null <<'SQL'
+CREATE UNLOGGED TABLE tu_ckpt (id bigserial PRIMARY KEY, v vector(16));
+INSERT INTO tu_ckpt (v) SELECT mp_rand_vec(16) FROM generate_series(1, 2000);
+CREATE INDEX tu_ckpt_l2 ON tu_ckpt USING flat (v vector_l2_ops);
+CREATE UNLOGGED TABLE tu (id bigserial PRIMARY KEY, v vector(16));
+INSERT INTO tu (v) SELECT mp_rand_vec(16) FROM generate_series(1, 3000);
+CREATE TABLE tl (id bigserial PRIMARY KEY, v vector(16));
+INSERT INTO tl (v) SELECT mp_rand_vec(16) FROM generate_series(1, 5000);
+INSERT INTO tl (v) SELECT v FROM tl WHERE id % 89 = 0;
+SELECT mp_add_queries('tl', 6, 3);
+CHECKPOINT;
+SQL
+  local lsn0
+  lsn0=$(sql "$name" -c "SELECT pg_current_wal_lsn()")
+  sql "$name" >/dev/null <<'SQL'
+CREATE INDEX tu_l2 ON tu USING flat (v vector_l2_ops);
+CREATE INDEX tl_l2 ON tl USING flat (v vector_l2_ops);
+CREATE INDEX tl_ip ON tl USING flat (v vector_ip_ops);
+SQL
+  verify "$name" "before crash: tl" "SELECT mp_verify('tl')"
+  verify "$name" "before crash: tu" "SELECT mp_verify('tu')"
+  local fp f_idx
+  fp=$(sql "$name" -c "SELECT mp_fingerprint('tl')")
+  f_idx=$ROOT/$name/data/$(sql "$name" -c "SELECT pg_relation_filepath('tl_l2')")
+  crash "$name"
+  note "crashed right after CREATE INDEX; on disk: tl_l2 $(zero_blocks "$f_idx")"
+  start "$name" "${CRASH_SETTINGS[@]}"
+  check_recovery "$name" "$lsn0"
+  local ok=0 t
+  expect "$name" "tl contents survived" "SELECT mp_fingerprint('tl')" "$fp" || ok=1
+  verify "$name" "after recovery: tl" "SELECT mp_verify('tl')" || ok=1
+  for t in tu tu_ckpt; do
+    expect "$name" "$t is empty after the crash" "SELECT count(*) FROM $t" 0 || ok=1
+    verify "$name" "after recovery: empty $t through its index" "SELECT mp_verify('$t')" || ok=1
+    if sql "$name" -c "INSERT INTO $t (v) SELECT mp_rand_vec(16) FROM generate_series(1, 500);
+                       DELETE FROM $t WHERE id % 5 = 0; VACUUM (INDEX_CLEANUP ON) $t;
+                       INSERT INTO $t (v) SELECT mp_rand_vec(16) FROM generate_series(1, 100)"; then
+      verify "$name" "after recovery: inserts into $t" "SELECT mp_verify('$t')" || ok=1
+    else
+      note "after recovery: inserts into $t failed"
+      ok=1
+    fi
+  done
+  return $ok
+}
+
+# 3. Crash in the middle of concurrent writes: every acknowledged commit survives, and the
+#    index agrees with a seq scan, before and after VACUUM and further inserts.
+crash_load() {
+  local name=crash_load
+  new_cluster "$name"
+  start "$name" wal_level=replica checkpoint_timeout=1h max_wal_size=4GB
+  sql "$name" >/dev/null <<'SQL'
+CREATE TABLE tw (id bigserial PRIMARY KEY, tag int, v vector(16));
+INSERT INTO tw (v) SELECT mp_rand_vec(16) FROM generate_series(1, 3000);
+CREATE INDEX tw_l2 ON tw USING flat (v vector_l2_ops);
+SELECT mp_add_queries('tw', 6, 3);
+CHECKPOINT;
+SQL
+  local w=()
+  w+=(-f "$(render insert tw 16)@6" -f "$(render delete tw 16)@4" -f "$(render update tw 16)@2")
+  w+=(-f "$(render rollback tw 16)@1" -f "$(render insert_null tw 16)@1" -f "$(render vacuum tw 16)@1")
+  bench "$name" 60 3 "$ROOT/$name/writers.out" "${w[@]}"
+  local bench_pid=$!
+  # acknowledged single-row commits, each tagged; the tag is recorded only after COMMIT returned
+  local acked=$ROOT/$name/acked
+  : >"$acked"
+  (
+    for ((i = 1; i < 100000; i++)); do
+      sql "$name" -c "INSERT INTO tw (tag, v) VALUES ($i, mp_rand_vec(16))" 2>/dev/null || break
+      echo $i >>"$acked"
+    done
+  ) &
+  local ack_pid=$!
+  echo $ack_pid >>"$BG_PIDS"
+  sleep 6
+  crash "$name"
+  wait "$ack_pid" || true
+  kill "$bench_pid" 2>/dev/null || true
+  wait "$bench_pid" 2>/dev/null || true
+  local n_acked tags
+  n_acked=$(wc -l <"$acked")
+  tags=$(paste -sd, "$acked")
+  note "crashed under load (3 pgbench writers + VACUUM) after $n_acked acknowledged single-row commits"
+  start "$name" wal_level=replica checkpoint_timeout=1h max_wal_size=4GB
+  local ok=0
+  check_recovery "$name" "$(sql "$name" -c "SELECT pg_current_wal_lsn()")" || ok=1
+  [ "$n_acked" -gt 0 ] || { note "no commit was acknowledged before the crash"; ok=1; }
+  expect "$name" "acknowledged commits present" \
+    "SELECT count(DISTINCT tag) FROM tw WHERE tag = ANY ('{${tags}}'::int[])" "$n_acked" || ok=1
+  verify "$name" "after recovery" "SELECT mp_verify('tw', 50, 3)" || ok=1
+  sql "$name" -c "VACUUM (INDEX_CLEANUP ON) tw"
+  verify "$name" "after VACUUM" "SELECT mp_verify('tw', 50, 3)" || ok=1
+  sql "$name" -c "INSERT INTO tw (v) SELECT mp_rand_vec(16) FROM generate_series(1, 500)"
+  verify "$name" "after more inserts" "SELECT mp_verify('tw', 50, 3)" || ok=1
+  return $ok
+}
+
+PRIMARY_SETTINGS=(wal_level=replica max_wal_senders=5 wal_keep_size=1GB)
+STANDBY_SETTINGS=(hot_standby=on hot_standby_feedback=on)
+
+# 4. A hot standby replays build, inserts, deletes and VACUUM; it is read while the primary
+#    writes, then checked against its own seq scan and against the primary.
+standby() {
+  new_cluster primary
+  start primary "${PRIMARY_SETTINGS[@]}"
+  sql primary >/dev/null <<'SQL'
+CREATE TABLE t (id bigserial PRIMARY KEY, v vector(16)) WITH (vacuum_truncate = false);
+INSERT INTO t (v) SELECT mp_rand_vec(16) FROM generate_series(1, 4000);
+INSERT INTO t (v) SELECT NULL FROM generate_series(1, 10);
+INSERT INTO t (v) SELECT v FROM t WHERE id % 83 = 0;
+CREATE TABLE tbig (id bigserial PRIMARY KEY, v vector(3000)) WITH (vacuum_truncate = false);
+INSERT INTO tbig (v) SELECT mp_rand_vec(3000) FROM generate_series(1, 120);
+CREATE UNLOGGED TABLE tu (id bigserial PRIMARY KEY, v vector(16));
+INSERT INTO tu (v) SELECT mp_rand_vec(16) FROM generate_series(1, 1000);
+SELECT mp_add_queries('t', 6, 3);
+SELECT mp_add_queries('tbig', 3, 2);
+SQL
+  rm -rf "$ROOT/standby"
+  mkdir -p "$ROOT/standby"
+  chown postgres "$ROOT/standby"
+  as_postgres timeout -k 5 120 "$PG_BIN/pg_basebackup" -h 127.0.0.1 -p "${PORT[primary]}" \
+    -U postgres -D "$ROOT/standby/data" -R -X stream -c fast
+  start standby "${STANDBY_SETTINGS[@]}"
+  expect standby "standby in recovery" "SELECT pg_is_in_recovery()" t
+  # everything index-related happens after the base backup: the standby gets it from WAL
+  sql primary >/dev/null <<'SQL'
+CREATE INDEX t_l2 ON t USING flat (v vector_l2_ops);
+CREATE INDEX t_ip ON t USING flat (v vector_ip_ops);
+CREATE INDEX tbig_l2 ON tbig USING flat (v vector_l2_ops);
+CREATE INDEX tu_l2 ON tu USING flat (v vector_l2_ops);
+INSERT INTO t (v) SELECT mp_rand_vec(16) FROM generate_series(1, 1000);
+UPDATE t SET v = mp_rand_vec(16) WHERE id % 40 = 1;
+INSERT INTO tbig (v) SELECT mp_rand_vec(3000) FROM generate_series(1, 30);
+DELETE FROM t WHERE id % 6 = 2;
+DELETE FROM tbig WHERE id % 4 = 0;
+VACUUM (INDEX_CLEANUP ON) t;
+VACUUM (INDEX_CLEANUP ON) tbig;
+INSERT INTO t (v) SELECT mp_rand_vec(16) FROM generate_series(1, 300);
+SQL
+  wait_replay primary standby
+  local ok=0
+  verify standby "standby after build/insert/delete/vacuum: t" "SELECT mp_verify('t')" || ok=1
+  # standby readers (index vs seq scan on one snapshot) while the primary writes and vacuums
+  local dur=8 w=() r=() wp rp
+  w+=(-f "$(render insert t 16)@6" -f "$(render delete t 16)@4" -f "$(render update t 16)@2")
+  w+=(-f "$(render rollback t 16)@1" -f "$(render insert_null t 16)@1" -f "$(render vacuum t 16)@1")
+  w+=(-f "$(render insert tbig 3000)@1" -f "$(render delete tbig 3000)@1" -f "$(render vacuum tbig 3000)@1")
+  r+=(-f "$(render reader t 16 20)@8" -f "$(render reader t 16 100000000)@1" -f "$(render reader tbig 3000 10)@2")
+  bench primary "$dur" 3 "$ROOT/primary/writers.out" "${w[@]}"
+  wp=$!
+  bench standby "$dur" 2 "$ROOT/standby/readers.out" "${r[@]}"
+  rp=$!
+  wait_bench "$wp" "primary writers + VACUUM ($dur s)" "$ROOT/primary/writers.out" || ok=1
+  wait_bench "$rp" "standby readers, index vs seq scan per snapshot ($dur s)" "$ROOT/standby/readers.out" || ok=1
+  sql primary >/dev/null <<'SQL'
+DELETE FROM t WHERE id % 9 = 4;
+VACUUM (INDEX_CLEANUP ON) t;
+VACUUM (INDEX_CLEANUP ON) tbig;
+SQL
+  wait_replay primary standby
+  note "standby plan: $(sql standby -c "SET enable_seqscan = off; EXPLAIN (COSTS OFF) SELECT id FROM t ORDER BY v <-> (SELECT v FROM mp_queries LIMIT 1) LIMIT 10" | grep -o 'Index Scan.*')"
+  verify standby "standby vs its seq scan: t" "SELECT mp_verify('t')" || ok=1
+  verify standby "standby vs its seq scan: tbig" "SELECT mp_verify('tbig', 20)" || ok=1
+  local tbl
+  for tbl in t tbig; do
+    expect standby "$tbl contents equal the primary's" "SELECT mp_fingerprint('$tbl')" \
+      "$(sql primary -c "SELECT mp_fingerprint('$tbl')")" || ok=1
+  done
+  # the primary's index results, compared with the standby's index results on the standby
+  local cmp=$ROOT/standby/compare.sql
+  sql primary -o "$cmp" -c "
+    SELECT format('SELECT %L || '': '' || mp_compare(mp_knn(%L, (SELECT v FROM mp_queries WHERE qid = %s), 50, %L, true), %L::mp_hit[], false);',
+                  t || ' ' || o || ' q' || q.qid, t, q.qid, o, mp_knn(t::regclass, q.v, 50, o, true))
+    FROM (VALUES ('t'), ('tbig')) tb(t), mp_index_ops(t::regclass) o, mp_queries q
+    WHERE q.dims = mp_dims(t::regclass) ORDER BY t, o, q.qid"
+  local res n bad
+  res=$(sql standby -f "$cmp") || ok=1
+  n=$(grep -c . <<<"$res")
+  bad=$(grep -v ': ok$' <<<"$res" || true)
+  if [ -z "$bad" ] && [ "$n" -gt 0 ]; then
+    note "standby index results equal the primary's: $n queries"
+  else
+    note "standby index results differ from the primary's:"
+    head -5 <<<"$bad" | sed 's/^/    /'
+    ok=1
+  fi
+  return $ok
+}
+
+# 5. Promote the standby: its unlogged table is reset from the init forks (replayed from WAL)
+#    and its index usable; the replayed logged indexes accept writes.
+promote() {
+  [ -f "$ROOT/standby/data/postmaster.pid" ] || { note "standby not running"; return 1; }
+  stop primary
+  pgctl -D "$ROOT/standby/data" -w -t 60 promote >/dev/null
+  local ok=0
+  expect standby "promoted" "SELECT pg_is_in_recovery()" f
+  expect standby "unlogged tu is empty" "SELECT count(*) FROM tu" 0 || ok=1
+  verify standby "empty tu through its index" "SELECT mp_verify('tu')" || ok=1
+  if sql standby -c "INSERT INTO tu (v) SELECT mp_rand_vec(16) FROM generate_series(1, 300)"; then
+    verify standby "inserts into tu" "SELECT mp_verify('tu')" || ok=1
+  else
+    note "inserts into tu failed"
+    ok=1
+  fi
+  sql standby >/dev/null <<'SQL'
+INSERT INTO t (v) SELECT mp_rand_vec(16) FROM generate_series(1, 300);
+DELETE FROM t WHERE id % 10 = 7;
+VACUUM (INDEX_CLEANUP ON) t;
+INSERT INTO t (v) SELECT mp_rand_vec(16) FROM generate_series(1, 100);
+SQL
+  verify standby "writes on the promoted standby: t" "SELECT mp_verify('t')" || ok=1
+  return $ok
+}
+
+# 6. Concurrency: 3 writers, 1 VACUUM loop, 2 readers for DURATION seconds; readers compare
+#    index and seq scan on one snapshot; afterwards a final VACUUM and the full comparison.
+conc() {
+  local name=conc
+  new_cluster "$name"
+  start "$name" autovacuum_naptime=1s
+  sql "$name" >/dev/null <<'SQL'
+CREATE TABLE tc (id bigserial PRIMARY KEY, v vector(16));
+INSERT INTO tc (v) SELECT mp_rand_vec(16) FROM generate_series(1, 5000);
+INSERT INTO tc (v) SELECT v FROM tc WHERE id % 71 = 0;
+CREATE INDEX tc_l2 ON tc USING flat (v vector_l2_ops);
+CREATE INDEX tc_ip ON tc USING flat (v vector_ip_ops);
+CREATE TABLE tcbig (id bigserial PRIMARY KEY, v vector(3000));
+INSERT INTO tcbig (v) SELECT mp_rand_vec(3000) FROM generate_series(1, 150);
+CREATE INDEX tcbig_l2 ON tcbig USING flat (v vector_l2_ops);
+SELECT mp_add_queries('tc', 6, 3);
+SELECT mp_add_queries('tcbig', 3, 2);
+SQL
+  local w=() v=() r=() wp vp rp ok=0
+  w+=(-f "$(render insert tc 16)@6" -f "$(render delete tc 16)@4" -f "$(render update tc 16)@2")
+  w+=(-f "$(render rollback tc 16)@1" -f "$(render insert_null tc 16)@1")
+  w+=(-f "$(render insert tcbig 3000)@1" -f "$(render delete tcbig 3000)@1" -f "$(render update tcbig 3000)@1")
+  v+=(-f "$(render vacuum tc 16)@3" -f "$(render vacuum tcbig 3000)@1")
+  r+=(-f "$(render reader tc 16 20)@8" -f "$(render reader tc 16 100000000)@1" -f "$(render reader tcbig 3000 10)@2")
+  bench "$name" "$DURATION" 3 "$ROOT/$name/writers.out" "${w[@]}"
+  wp=$!
+  bench "$name" "$DURATION" 1 "$ROOT/$name/vacuum.out" "${v[@]}"
+  vp=$!
+  bench "$name" "$DURATION" 2 "$ROOT/$name/readers.out" "${r[@]}"
+  rp=$!
+  wait_bench "$wp" "3 writers ($DURATION s)" "$ROOT/$name/writers.out" || ok=1
+  wait_bench "$vp" "1 VACUUM loop ($DURATION s)" "$ROOT/$name/vacuum.out" || ok=1
+  wait_bench "$rp" "2 readers, index vs seq scan per snapshot ($DURATION s)" "$ROOT/$name/readers.out" || ok=1
+  sql "$name" -c "VACUUM (INDEX_CLEANUP ON) tc" -c "VACUUM (INDEX_CLEANUP ON) tcbig"
+  note "final: $(sql "$name" -c "SELECT format('tc %s rows (%s NULL), tcbig %s rows',
+         (SELECT count(*) FROM tc), (SELECT count(*) FROM tc WHERE v IS NULL), (SELECT count(*) FROM tcbig))")"
+  verify "$name" "after final VACUUM: tc" "SELECT mp_verify('tc', 50, 4)" || ok=1
+  verify "$name" "after final VACUUM: tcbig" "SELECT mp_verify('tcbig', 20, 2)" || ok=1
+  local errors
+  errors=$(grep 'ERROR:' "$ROOT/$name/postgres.log" | grep -v 'canceling autovacuum task' || true)
+  if [ -n "$errors" ]; then
+    note "errors in the server log:"
+    head -5 <<<"$errors" | sed 's/^/    /'
+    ok=1
+  fi
+  return $ok
+}
+
+# ------------------------------------------------------------------------------ main
+
+t_start=$SECONDS
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Leftovers of an interrupted run: stop its clusters (only those under $ROOT), start afresh.
+for data in "$ROOT"/*/data; do
+  [ -f "$data/postmaster.pid" ] && pgctl -D "$data" -m immediate -w -t 30 stop >/dev/null 2>&1
+done
+rm -rf "$ROOT"
+mkdir -p "$ROOT"
+chown postgres "$ROOT"
+: >"$BG_PIDS"
+
+if [ "${MP_SKIP_INSTALL:-0}" != 1 ]; then
+  if ! install_extension; then
+    echo "FAIL: install the extension (cargo pgrx install)"
+    failed=1
+    echo "0 passed, 1 failed"
+    exit 1
+  fi
+fi
+
+# Template cluster: database mp with the extension and the helpers, copied for each scenario.
+if ! {
+  start template >/dev/null &&
+    timeout 60 "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "${PORT[template]}" \
+      -U postgres -d postgres -c "CREATE DATABASE mp" &&
+    sql template -c "CREATE EXTENSION vector_ext" -f "$HERE/helpers.sql" &&
+    sql template -At -c "SELECT 'vector_ext ' || extversion FROM pg_extension WHERE extname = 'vector_ext'"
+}; then
+  echo "FAIL: template cluster with the extension"
+  failed=1
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+stop template
+
+scenario "crash recovery after build, insert, delete + VACUUM (full_page_writes=on)" crash_fpw_on crash_fpw_on
+scenario "crash recovery after build, insert, delete + VACUUM (full_page_writes=off)" crash_fpw_off crash_fpw_off
+scenario "crash right after CREATE INDEX (logged + unlogged tables)" crash_build crash_build
+scenario "crash during concurrent writes" crash_load crash_load
+KEEP_RUNNING=1 scenario "hot standby replay (build, insert, delete + VACUUM, reads during replay)" standby primary standby
+scenario "standby promotion (unlogged index init fork, writes after promotion)" promote primary standby
+scenario "concurrency: 3 writers, VACUUM loop, 2 readers" conc conc
+
+echo "multiprocess tests took $((SECONDS - t_start)) s"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
