@@ -204,6 +204,31 @@ unsafe extern "C-unwind" fn cost_estimate(
     correlation: *mut f64,
     pages: *mut f64,
 ) {
+    estimate(
+        path,
+        1.0,
+        0.0,
+        startup,
+        total,
+        selectivity,
+        correlation,
+        pages,
+    );
+}
+
+/// Cost of an ordered scan that scores `fraction` of the index before its first row, plus
+/// `fixed` (e.g. centroid distances). Without an ORDER BY the index cannot help at all.
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn estimate(
+    path: *mut pg_sys::IndexPath,
+    fraction: f64,
+    fixed: f64,
+    startup: *mut pg_sys::Cost,
+    total: *mut pg_sys::Cost,
+    selectivity: *mut pg_sys::Selectivity,
+    correlation: *mut f64,
+    pages: *mut f64,
+) {
     let info = (*path).indexinfo;
     let index_pages = (*info).pages as f64;
     let tuples = (*info).tuples.max(0.0);
@@ -211,14 +236,73 @@ unsafe extern "C-unwind" fn cost_estimate(
     *selectivity = 1.0;
     *correlation = 0.0;
     if (*path).indexorderbys.is_null() {
-        // Nothing to order by: this index cannot help.
         *startup = 1.0e10;
         *total = 1.0e10;
         return;
     }
-    let scan = index_pages * pg_sys::seq_page_cost * 0.5 + tuples * pg_sys::cpu_operator_cost * 0.1;
+    let scan = fixed
+        + fraction
+            * (index_pages * pg_sys::seq_page_cost * 0.5
+                + tuples * pg_sys::cpu_operator_cost * 0.1);
     *startup = scan;
-    *total = scan + tuples * pg_sys::cpu_index_tuple_cost * 0.1;
+    *total = scan + fraction * tuples * pg_sys::cpu_index_tuple_cost * 0.1;
+}
+
+// ------------------------------------------------------------------ scan helpers
+
+/// `ambeginscan` for both AMs: the scan descriptor, the ORDER BY value arrays (the AM owns
+/// them: RelationGetIndexScan leaves them unset) and the AM's state, freed with the scan's
+/// memory context, also when the query fails.
+pub unsafe fn begin_scan<S: 'static>(
+    index: pg_sys::Relation,
+    nkeys: i32,
+    norderbys: i32,
+    state: S,
+) -> pg_sys::IndexScanDesc {
+    let scan = pg_sys::RelationGetIndexScan(index, nkeys, norderbys);
+    let n = norderbys.max(1) as usize;
+    (*scan).xs_orderbyvals = pg_sys::palloc0(n * std::mem::size_of::<pg_sys::Datum>()) as *mut _;
+    (*scan).xs_orderbynulls = pg_sys::palloc(n * std::mem::size_of::<bool>()) as *mut bool;
+    std::ptr::write_bytes((*scan).xs_orderbynulls, 1, n);
+    (*scan).opaque = pgrx::PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(state)
+        as *mut std::ffi::c_void;
+    scan
+}
+
+/// Hand one row to the executor: its heap TID and its exact ORDER BY value (no recheck).
+pub unsafe fn return_row(
+    scan: pg_sys::IndexScanDesc,
+    metric: Metric,
+    c: vector_core::order::Candidate,
+    null_query: bool,
+) {
+    let tid = vector_core::flat::Tid::unpack(c.id);
+    (*scan).xs_heaptid = flat::tid_to_item_pointer(tid);
+    (*scan).xs_recheck = false;
+    (*scan).xs_recheckorderby = false;
+    if (*scan).numberOfOrderBys > 0 {
+        let value = vector_core::flat::operator_value(metric, c.dist);
+        *(*scan).xs_orderbyvals = pg_sys::Datum::from(value.to_bits());
+        *(*scan).xs_orderbynulls = null_query || value.is_nan();
+    }
+}
+
+/// The query of the first ORDER BY key (`None` for a NULL query), keeping the executor's
+/// copy of the keys as other AMs do.
+pub unsafe fn order_by_query(
+    scan: pg_sys::IndexScanDesc,
+    orderbys: pg_sys::ScanKey,
+    norderbys: i32,
+    elem: ElemKind,
+) -> Option<Vec<f32>> {
+    if norderbys <= 0 || orderbys.is_null() {
+        return None;
+    }
+    if !(*scan).orderByData.is_null() && (*scan).orderByData != orderbys {
+        std::ptr::copy(orderbys, (*scan).orderByData, norderbys as usize);
+    }
+    let key = &*orderbys;
+    (key.sk_flags & pg_sys::SK_ISNULL as i32 == 0).then(|| datum_values(key.sk_argument, elem))
 }
 
 /// Checks an opclass of a vector_ext AM: one ORDER BY operator (strategy 1) between two

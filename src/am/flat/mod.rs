@@ -10,7 +10,7 @@ mod scan;
 mod vacuum;
 
 pub use build::item_pointer_to_tid;
-pub use vacuum::{ensure_stats, tid_to_item_pointer, vacuum_cleanup};
+pub use vacuum::{ensure_stats, free_dead_slots, tid_to_item_pointer, vacuum_cleanup};
 
 use pgrx::pg_sys;
 use pgrx::prelude::*;

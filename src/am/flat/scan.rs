@@ -12,12 +12,12 @@
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use vector_core::distance::Metric;
-use vector_core::flat::{operator_value, Query, SlotLayout, Tid};
+use vector_core::flat::{ElemKind, Query, SlotLayout};
 use vector_core::order::{Candidate, LazyOrder};
 
 use super::{data_block, layout};
-use crate::am::datum_values;
 use crate::am::stream::{run_pages, score_runs};
+use crate::am::{begin_scan, order_by_query, return_row};
 use crate::storage::{read_meta, PageRead};
 use crate::types::error;
 
@@ -29,6 +29,7 @@ struct ScanState {
     query: Option<Vec<f32>>,
     order: Option<LazyOrder>,
     metric: Metric,
+    elem: ElemKind,
     /// The current candidates are a capped first pass: more rows may exist after them.
     capped: bool,
     /// The last candidate handed out.
@@ -41,24 +42,16 @@ pub unsafe extern "C-unwind" fn ambeginscan(
     nkeys: i32,
     norderbys: i32,
 ) -> pg_sys::IndexScanDesc {
-    let scan = pg_sys::RelationGetIndexScan(index, nkeys, norderbys);
-    // The AM owns the arrays for ORDER BY values (RelationGetIndexScan leaves them unset).
-    let n = norderbys.max(1) as usize;
-    (*scan).xs_orderbyvals = pg_sys::palloc0(n * std::mem::size_of::<pg_sys::Datum>()) as *mut _;
-    (*scan).xs_orderbynulls = pg_sys::palloc(n * std::mem::size_of::<bool>()) as *mut bool;
-    std::ptr::write_bytes((*scan).xs_orderbynulls, 1, n);
     let meta = read_meta(index);
     let state = ScanState {
         query: None,
         order: None,
         metric: meta.metric,
+        elem: meta.elem,
         capped: false,
         last: None,
     };
-    // Freed with the scan's memory context, also when the query fails.
-    (*scan).opaque = pgrx::PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(state)
-        as *mut std::ffi::c_void;
-    scan
+    begin_scan(index, nkeys, norderbys, state)
 }
 
 #[pg_guard]
@@ -71,20 +64,9 @@ pub unsafe extern "C-unwind" fn amrescan(
 ) {
     let state = &mut *((*scan).opaque as *mut ScanState);
     state.order = None;
-    state.query = None;
     state.last = None;
     state.capped = false;
-    if norderbys > 0 && !orderbys.is_null() {
-        let key = &*orderbys;
-        if key.sk_flags & pg_sys::SK_ISNULL as i32 == 0 {
-            let meta = read_meta((*scan).indexRelation);
-            state.query = Some(datum_values(key.sk_argument, meta.elem));
-        }
-        // Keep the executor's copy of the keys, as other AMs do.
-        if !(*scan).orderByData.is_null() && (*scan).orderByData != orderbys {
-            std::ptr::copy(orderbys, (*scan).orderByData, norderbys as usize);
-        }
-    }
+    state.query = order_by_query(scan, orderbys, norderbys, state.elem);
 }
 
 #[pg_guard]
@@ -118,18 +100,7 @@ pub unsafe extern "C-unwind" fn amgettuple(
         return false;
     };
     state.last = Some(c);
-    let tid = Tid::unpack(c.id);
-    let heap_tid = &mut (*scan).xs_heaptid;
-    heap_tid.ip_blkid.bi_hi = (tid.block >> 16) as u16;
-    heap_tid.ip_blkid.bi_lo = tid.block as u16;
-    heap_tid.ip_posid = tid.offset;
-    (*scan).xs_recheck = false;
-    (*scan).xs_recheckorderby = false;
-    if (*scan).numberOfOrderBys > 0 {
-        let value = operator_value(state.metric, c.dist);
-        *(*scan).xs_orderbyvals = pg_sys::Datum::from(value.to_bits());
-        *(*scan).xs_orderbynulls = state.query.is_none() || value.is_nan();
-    }
+    return_row(scan, state.metric, c, state.query.is_none());
     true
 }
 

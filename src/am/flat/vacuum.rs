@@ -5,7 +5,7 @@
 
 use pgrx::pg_sys;
 use pgrx::prelude::*;
-use vector_core::flat::{Meta, Tid};
+use vector_core::flat::{Meta, SlotLayout, Tid};
 
 use super::{data_block, layout};
 use crate::storage::{block_count, check_meta, read_meta, WalWrite, META_BLOCK};
@@ -32,25 +32,18 @@ pub unsafe extern "C-unwind" fn ambulkdelete(
         let page_index = k * layout.pages_per_slot as u64;
         let mut w = WalWrite::start(index);
         let p = w.lock(data_block(page_index));
-        let count = layout.count(w.page(p)).min(layout.per_page);
-        let mut changed = false;
-        for pos in 0..count {
-            let tid = layout.tid(w.page(p), pos);
-            if !tid.is_valid() {
-                continue;
-            }
-            let mut ip = tid_to_item_pointer(tid);
-            if callback(&mut ip, callback_state) {
-                layout.set_tid(w.page_mut(p), pos, Tid::INVALID);
-                changed = true;
-                (*stats).tuples_removed += 1.0;
-                let slot = k * slots_per_first_page + pos as u64;
-                lowest_freed = Some(lowest_freed.map_or(slot, |l| l.min(slot)));
-            } else {
-                live += 1.0;
-            }
-        }
-        if changed {
+        let freed = free_dead_slots(
+            &mut w,
+            p,
+            &layout,
+            callback,
+            callback_state,
+            stats,
+            &mut live,
+        );
+        if let Some(&pos) = freed.first() {
+            let slot = k * slots_per_first_page + pos as u64;
+            lowest_freed = Some(lowest_freed.map_or(slot, |l| l.min(slot)));
             w.commit();
         } // else: dropping aborts the empty record
         pg_sys::vacuum_delay_point();
@@ -95,6 +88,36 @@ pub unsafe fn vacuum_cleanup(
         (*stats).estimated_count = (*info).estimated_count;
     }
     stats
+}
+
+/// Free the slots on page `p` of `w` whose heap tuples the callback reports dead; counts live
+/// and removed rows. Returns the freed positions (the caller commits `w` when there are any).
+pub unsafe fn free_dead_slots(
+    w: &mut WalWrite,
+    p: usize,
+    layout: &SlotLayout,
+    callback: unsafe extern "C-unwind" fn(pg_sys::ItemPointer, *mut std::ffi::c_void) -> bool,
+    callback_state: *mut std::ffi::c_void,
+    stats: *mut pg_sys::IndexBulkDeleteResult,
+    live: &mut f64,
+) -> Vec<usize> {
+    let count = layout.count(w.page(p)).min(layout.per_page);
+    let mut freed = Vec::new();
+    for pos in 0..count {
+        let tid = layout.tid(w.page(p), pos);
+        if !tid.is_valid() {
+            continue;
+        }
+        let mut ip = tid_to_item_pointer(tid);
+        if callback(&mut ip, callback_state) {
+            layout.set_tid(w.page_mut(p), pos, Tid::INVALID);
+            (*stats).tuples_removed += 1.0;
+            freed.push(pos);
+        } else {
+            *live += 1.0;
+        }
+    }
+    freed
 }
 
 pub unsafe fn ensure_stats(

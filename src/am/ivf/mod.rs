@@ -216,23 +216,19 @@ unsafe extern "C-unwind" fn cost_estimate(
     pages: *mut f64,
 ) {
     let info = (*path).indexinfo;
-    let index_pages = (*info).pages as f64;
-    let tuples = (*info).tuples.max(0.0);
-    *selectivity = 1.0;
-    *correlation = 0.0;
-    *pages = index_pages;
-    if (*path).indexorderbys.is_null() {
-        *startup = 1.0e10;
-        *total = 1.0e10;
-        return;
-    }
     let index = pg_sys::index_open((*info).indexoid, pg_sys::NoLock as i32);
     let lists = lists_option(index) as f64;
     pg_sys::index_close(index, pg_sys::NoLock as i32);
-    let ratio = (PROBES.get() as f64 / lists).min(1.0);
-    let scan = index_pages * ratio * pg_sys::seq_page_cost * 0.5
-        + tuples * ratio * pg_sys::cpu_operator_cost * 0.1
-        + lists * pg_sys::cpu_operator_cost;
-    *startup = scan;
-    *total = scan + tuples * ratio * pg_sys::cpu_index_tuple_cost * 0.1;
+    let fraction = (PROBES.get() as f64 / lists).min(1.0);
+    let centroids = lists * pg_sys::cpu_operator_cost;
+    crate::am::estimate(
+        path,
+        fraction,
+        centroids,
+        startup,
+        total,
+        selectivity,
+        correlation,
+        pages,
+    );
 }

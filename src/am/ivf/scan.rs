@@ -6,13 +6,13 @@
 
 use pgrx::pg_sys;
 use pgrx::prelude::*;
-use vector_core::flat::{operator_value, Query, Tid, INVALID_BLOCK};
+use vector_core::flat::{Query, INVALID_BLOCK};
 use vector_core::ivf::nearest_lists;
 use vector_core::order::{Candidate, LazyOrder};
 
 use super::{open, IterativeScan, IvfIndex, ITERATIVE_SCAN, MAX_PROBES, PROBES};
-use crate::am::datum_values;
 use crate::am::stream::{run_pages, score_runs};
+use crate::am::{begin_scan, order_by_query, return_row};
 use crate::storage::PageRead;
 use crate::types::error;
 
@@ -33,11 +33,6 @@ pub unsafe extern "C-unwind" fn ambeginscan(
     nkeys: i32,
     norderbys: i32,
 ) -> pg_sys::IndexScanDesc {
-    let scan = pg_sys::RelationGetIndexScan(index, nkeys, norderbys);
-    let n = norderbys.max(1) as usize;
-    (*scan).xs_orderbyvals = pg_sys::palloc0(n * std::mem::size_of::<pg_sys::Datum>()) as *mut _;
-    (*scan).xs_orderbynulls = pg_sys::palloc(n * std::mem::size_of::<bool>()) as *mut bool;
-    std::ptr::write_bytes((*scan).xs_orderbynulls, 1, n);
     let state = ScanState {
         index: None,
         query: None,
@@ -46,9 +41,7 @@ pub unsafe extern "C-unwind" fn ambeginscan(
         probes: 1,
         order: None,
     };
-    (*scan).opaque = pgrx::PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(state)
-        as *mut std::ffi::c_void;
-    scan
+    begin_scan(index, nkeys, norderbys, state)
 }
 
 #[pg_guard]
@@ -65,25 +58,17 @@ pub unsafe extern "C-unwind" fn amrescan(
         .get_or_insert_with(|| open((*scan).indexRelation));
     state.order = None;
     state.probed = 0;
-    state.query = None;
-    if norderbys > 0 && !orderbys.is_null() {
-        let key = &*orderbys;
-        if key.sk_flags & pg_sys::SK_ISNULL as i32 == 0 {
-            let q = datum_values(key.sk_argument, ivf.meta.elem);
-            if q.len() != ivf.meta.dims as usize {
-                error(
-                    PgSqlErrorCode::ERRCODE_DATA_EXCEPTION,
-                    format!(
-                        "different vector dimensions {} and {}",
-                        ivf.meta.dims,
-                        q.len()
-                    ),
-                );
-            }
-            state.query = Some(q);
-        }
-        if !(*scan).orderByData.is_null() && (*scan).orderByData != orderbys {
-            std::ptr::copy(orderbys, (*scan).orderByData, norderbys as usize);
+    state.query = order_by_query(scan, orderbys, norderbys, ivf.meta.elem);
+    if let Some(q) = &state.query {
+        if q.len() != ivf.meta.dims as usize {
+            error(
+                PgSqlErrorCode::ERRCODE_DATA_EXCEPTION,
+                format!(
+                    "different vector dimensions {} and {}",
+                    ivf.meta.dims,
+                    q.len()
+                ),
+            );
         }
     }
     let lists = ivf.ivf.lists;
@@ -107,7 +92,8 @@ pub unsafe extern "C-unwind" fn amgettuple(
     let index = (*scan).indexRelation;
     loop {
         if let Some(c) = state.order.as_mut().and_then(|o| o.next()) {
-            set_result(scan, state, c);
+            let metric = state.index.as_ref().unwrap().meta.metric;
+            return_row(scan, metric, c, state.query.is_none());
             return true;
         }
         if state.probed >= state.lists.len() {
@@ -119,22 +105,6 @@ pub unsafe extern "C-unwind" fn amgettuple(
         state.probed = end;
         let candidates = score_lists(index, state, &batch);
         state.order = Some(LazyOrder::new(candidates));
-    }
-}
-
-unsafe fn set_result(scan: pg_sys::IndexScanDesc, state: &ScanState, c: Candidate) {
-    let tid = Tid::unpack(c.id);
-    let heap_tid = &mut (*scan).xs_heaptid;
-    heap_tid.ip_blkid.bi_hi = (tid.block >> 16) as u16;
-    heap_tid.ip_blkid.bi_lo = tid.block as u16;
-    heap_tid.ip_posid = tid.offset;
-    (*scan).xs_recheck = false;
-    (*scan).xs_recheckorderby = false;
-    if (*scan).numberOfOrderBys > 0 {
-        let metric = state.index.as_ref().unwrap().meta.metric;
-        let value = operator_value(metric, c.dist);
-        *(*scan).xs_orderbyvals = pg_sys::Datum::from(value.to_bits());
-        *(*scan).xs_orderbynulls = state.query.is_none() || value.is_nan();
     }
 }
 

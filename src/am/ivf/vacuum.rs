@@ -5,11 +5,11 @@
 
 use pgrx::pg_sys;
 use pgrx::prelude::*;
-use vector_core::flat::{Tid, INVALID_BLOCK};
+use vector_core::flat::INVALID_BLOCK;
 use vector_core::ivf::{read_entry, write_entry};
 
 use super::open;
-use crate::am::flat::tid_to_item_pointer;
+use crate::am::flat::free_dead_slots;
 use crate::storage::{block_count, WalWrite};
 
 #[pg_guard]
@@ -35,21 +35,16 @@ pub unsafe extern "C-unwind" fn ambulkdelete(
             let next = slots.next_block(w.page(p));
             let mut changed = false;
             if chunk == 0 {
-                let count = slots.count(w.page(p)).min(slots.per_page);
-                for pos in 0..count {
-                    let tid = slots.tid(w.page(p), pos);
-                    if !tid.is_valid() {
-                        continue;
-                    }
-                    let mut ip = tid_to_item_pointer(tid);
-                    if callback(&mut ip, callback_state) {
-                        slots.set_tid(w.page_mut(p), pos, Tid::INVALID);
-                        changed = true;
-                        (*stats).tuples_removed += 1.0;
-                    } else {
-                        live += 1.0;
-                    }
-                }
+                let freed = free_dead_slots(
+                    &mut w,
+                    p,
+                    &slots,
+                    callback,
+                    callback_state,
+                    stats,
+                    &mut live,
+                );
+                changed = !freed.is_empty();
                 if slots.pages_per_slot == 1
                     && first_with_space == INVALID_BLOCK
                     && slots.free_position(w.page(p), 0).is_some()
