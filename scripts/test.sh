@@ -3,13 +3,14 @@
 #   1. pure-Rust unit tests (core kernels, parsing, …; bench crate's dataset/recall logic)
 #   2. in-server tests through pgrx (`cargo pgrx test`, server run as the postgres user)
 #   3. SQL regression files under tests/pg_regress (input + expected output)
-# Usage: scripts/test.sh [core|server|regress]...   (default: all)
+#   4. multi-process tests (tests/multiprocess): crash recovery, standby replay, concurrency
+# Usage: scripts/test.sh [core|server|regress|multiprocess]...   (default: all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 
 PGDATA_DIR=${VECTOR_EXT_TEST_PGDATA:-/tmp/vector_ext_test}
-layers=("$@"); [ ${#layers[@]} -gt 0 ] || layers=(core server regress)
+layers=("$@"); [ ${#layers[@]} -gt 0 ] || layers=(core server regress multiprocess)
 
 source scripts/lib.sh
 LOG_TAG=test
@@ -70,6 +71,10 @@ for layer in "${layers[@]}"; do
       echo "== SQL regression tests (cargo pgrx regress)"
       prepare_pgdata
       run_regress
+      ;;
+    multiprocess)
+      echo "== multi-process tests (crash recovery, standby, concurrency)"
+      bash tests/multiprocess/run.sh
       ;;
     *) echo "unknown layer: $layer" >&2; exit 2 ;;
   esac

@@ -267,6 +267,17 @@ pub unsafe fn relation_name(rel: pg_sys::Relation) -> String {
         .into_owned()
 }
 
+/// WAL-log every page of an unlogged index's init fork. GenericXLog writes no WAL for
+/// unlogged relations, yet the init fork is what the index is reset to after a crash and what
+/// a standby gets, so it must be logged explicitly (as Postgres' own AMs do).
+pub fn log_init_fork(rel: pg_sys::Relation) {
+    unsafe {
+        let fork = pg_sys::ForkNumber::INIT_FORKNUM;
+        let blocks = pg_sys::RelationGetNumberOfBlocksInFork(rel, fork);
+        pg_sys::log_newpage_range(rel, fork, 0, blocks, true);
+    }
+}
+
 /// WAL-log every page of a relation built without WAL (bulk build), for crash recovery and
 /// standbys. Temporary and unlogged relations need no WAL.
 pub fn log_all_pages(rel: pg_sys::Relation) {

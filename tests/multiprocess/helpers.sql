@@ -45,14 +45,16 @@ BEGIN
   PERFORM set_config('enable_indexscan', CASE WHEN use_index THEN 'on' ELSE 'off' END, true);
   PERFORM set_config('enable_bitmapscan', 'off', true);
   PERFORM set_config('enable_indexonlyscan', 'off', true);
+  -- ivfflat probing every list is exact, so it must match the seq scan too
+  PERFORM set_config('ivfflat.probes', '32768', true);
   FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) ' || qry LOOP
     plan := plan || line || E'\n';
   END LOOP;
   IF use_index THEN
     idx := substring(plan FROM 'Index Scan using (\S+) on ');
     IF idx IS NULL OR NOT EXISTS (SELECT 1 FROM pg_class c JOIN pg_am a ON a.oid = c.relam
-                                  WHERE c.oid = idx::regclass AND a.amname = 'flat') THEN
-      RAISE EXCEPTION 'flat index not used for %: %', qry, plan;
+                                  WHERE c.oid = idx::regclass AND a.amname IN ('flat', 'ivfflat')) THEN
+      RAISE EXCEPTION 'vector index not used for %: %', qry, plan;
     END IF;
   ELSIF plan ~ 'Index' THEN
     RAISE EXCEPTION 'reference query uses an index: %', plan;
@@ -130,12 +132,12 @@ BEGIN
   RETURN verdict;
 END $$;
 
--- The ORDER BY operators of the flat indexes on tbl.
+-- The ORDER BY operators of the flat and ivfflat indexes on tbl.
 CREATE FUNCTION mp_index_ops(tbl regclass) RETURNS SETOF text LANGUAGE sql STABLE AS $$
   SELECT DISTINCT o.oprname::text
   FROM pg_index x
   JOIN pg_class c ON c.oid = x.indexrelid
-  JOIN pg_am am ON am.oid = c.relam AND am.amname = 'flat'
+  JOIN pg_am am ON am.oid = c.relam AND am.amname IN ('flat', 'ivfflat')
   JOIN pg_opclass oc ON oc.oid = x.indclass[0]
   JOIN pg_amop ao ON ao.amopfamily = oc.opcfamily AND ao.amoppurpose = 'o'
   JOIN pg_operator o ON o.oid = ao.amopopr
@@ -212,4 +214,44 @@ BEGIN
   EXECUTE format('SELECT count(*) || '':'' || md5(coalesce(string_agg(id || ''='' || coalesce(v::text, ''null''), '','' ORDER BY id), ''''))
                   FROM %s', tbl) INTO r;
   RETURN r;
+END $$;
+
+-- count(*) over one index scan with a huge LIMIT (EXPLAIN must show the flat index) equals the
+-- number of non-NULL vectors, each id once. 'ok: …' or 'FAIL: …'.
+CREATE FUNCTION mp_index_count(tbl regclass) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+  op text := (SELECT o FROM mp_index_ops(tbl) o LIMIT 1);
+  q vector := (SELECT v FROM mp_queries WHERE dims = mp_dims(tbl) ORDER BY qid LIMIT 1);
+  qry text;
+  line text;
+  plan text := '';
+  n_index bigint;
+  n_distinct bigint;
+  n_table bigint;
+BEGIN
+  IF op IS NULL OR q IS NULL THEN
+    RETURN format('FAIL: no flat index or no query vector for %s', tbl);
+  END IF;
+  qry := format('SELECT count(*), count(DISTINCT id) FROM (SELECT id FROM %s ORDER BY v %s %L::vector LIMIT 100000000) s',
+                tbl, op, q::text);
+  PERFORM set_config('enable_seqscan', 'off', true);
+  PERFORM set_config('enable_indexscan', 'on', true);
+  PERFORM set_config('enable_bitmapscan', 'off', true);
+  PERFORM set_config('ivfflat.probes', '32768', true);
+  FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) ' || qry LOOP
+    plan := plan || line || E'\n';
+  END LOOP;
+  IF plan !~ 'Index Scan using' THEN
+    RETURN format('FAIL: no index scan: %s', plan);
+  END IF;
+  EXECUTE qry INTO n_index, n_distinct;
+  PERFORM set_config('enable_seqscan', 'on', true);
+  PERFORM set_config('enable_indexscan', 'off', true);
+  EXECUTE format('SELECT count(*) FROM %s WHERE v IS NOT NULL', tbl) INTO n_table;
+  IF n_index = n_table AND n_distinct = n_table THEN
+    RETURN format('ok: %s rows through the index (%s) = %s non-NULL rows', n_index,
+                  substring(plan FROM 'Index Scan using \S+'), n_table);
+  END IF;
+  RETURN format('FAIL: index scan returned %s rows (%s distinct ids), table has %s non-NULL vectors',
+                n_index, n_distinct, n_table);
 END $$;

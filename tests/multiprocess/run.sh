@@ -39,7 +39,7 @@ pgctl() { as_postgres timeout -k 5 90 "$PG_BIN/pg_ctl" "$@"; }
 # psql on cluster NAME, database mp: unaligned, tuples only, stop at the first error, bounded.
 sql() {
   local name=$1; shift
-  timeout -k 5 300 "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -At -h 127.0.0.1 \
+  timeout -k 5 120 "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -At -h 127.0.0.1 \
     -p "${PORT[$name]}" -U postgres -d mp "$@"
 }
 
@@ -77,7 +77,7 @@ verify() {
   local name=$1 label=$2 out
   out=$(sql "$name" -c "$3" 2>&1)
   local rc=$?
-  note "$label: $out"
+  note "$label: $(head -2 <<<"$out")"
   [ $rc -eq 0 ] && [ "${out#ok}" != "$out" ]
 }
 
@@ -89,7 +89,7 @@ expect() {
   if [ $rc -eq 0 ] && [ "$out" = "$want" ]; then
     note "$label: $out"
   else
-    note "$label: got '$out', want '$want'"
+    note "$label: got '$(head -2 <<<"$out")', want '$want'"
     return 1
   fi
 }
@@ -103,7 +103,7 @@ check_recovery() {
   fi
   redo=$(grep -o 'redo starts at [0-9A-F]*/[0-9A-F]*' "$log" | tail -1 | awk '{print $4}')
   if [ -z "$redo" ]; then note "no 'redo starts at' in $log"; return 1; fi
-  expect "$name" "recovery replayed from $redo (<= $lsn, before the index build)" \
+  expect "$name" "crash recovery, redo from $redo <= $lsn (the changes came from WAL)" \
     "SELECT '$redo'::pg_lsn <= '$lsn'::pg_lsn" t
 }
 
@@ -215,7 +215,7 @@ scenario() {
   for name in "$@"; do
     if [ $rc -ne 0 ] && [ -f "$ROOT/$name/postgres.log" ]; then
       note "last lines of the $name server log:"
-      tail -n 8 "$ROOT/$name/postgres.log" | sed 's/^/    /'
+      grep -E '^[0-9]{4}-' "$ROOT/$name/postgres.log" | tail -n 6 | cut -c 1-200 | sed 's/^/    /'
     fi
     [ "${KEEP_RUNNING:-0}" = 1 ] || stop "$name"
   done
@@ -247,6 +247,8 @@ INSERT INTO t (v) SELECT NULL FROM generate_series(1, 20);
 INSERT INTO t (v) SELECT v FROM t WHERE id % 97 = 0;          -- duplicates: ties
 CREATE TABLE tbig (id bigserial PRIMARY KEY, v vector(3000));  -- a slot spans two pages
 INSERT INTO tbig (v) SELECT mp_rand_vec(3000) FROM generate_series(1, 150);
+CREATE TABLE tiv (id bigserial PRIMARY KEY, v vector(16));     -- ivfflat
+INSERT INTO tiv (v) SELECT v FROM t;
 SELECT mp_add_queries('t', 6, 3);
 SELECT mp_add_queries('tbig', 3, 2);
 CHECKPOINT;
@@ -257,6 +259,11 @@ SQL
 CREATE INDEX t_l2 ON t USING flat (v vector_l2_ops);
 CREATE INDEX t_ip ON t USING flat (v vector_ip_ops);
 CREATE INDEX tbig_l2 ON tbig USING flat (v vector_l2_ops);
+CREATE INDEX tiv_l2 ON tiv USING ivfflat (v vector_l2_ops) WITH (lists = 20);
+INSERT INTO tiv (v) SELECT mp_rand_vec(16) FROM generate_series(1, 800);
+DELETE FROM tiv WHERE id % 7 = 3;
+VACUUM (INDEX_CLEANUP ON) tiv;
+INSERT INTO tiv (v) SELECT mp_rand_vec(16) FROM generate_series(1, 300);
 -- aminsert after the build
 INSERT INTO t (v) SELECT mp_rand_vec(16) FROM generate_series(1, 1500);
 INSERT INTO t (v) VALUES (NULL);
@@ -277,6 +284,7 @@ DELETE FROM t WHERE id % 11 = 5;
 SQL
   verify "$name" "before crash: t" "SELECT mp_verify('t')"
   verify "$name" "before crash: tbig" "SELECT mp_verify('tbig', 20)"
+  verify "$name" "before crash: tiv (ivfflat)" "SELECT mp_verify('tiv')"
   local fp_t fp_big f_idx f_big
   fp_t=$(sql "$name" -c "SELECT mp_fingerprint('t')")
   fp_big=$(sql "$name" -c "SELECT mp_fingerprint('tbig')")
@@ -290,7 +298,11 @@ SQL
   expect "$name" "t contents survived" "SELECT mp_fingerprint('t')" "$fp_t" || ok=1
   expect "$name" "tbig contents survived" "SELECT mp_fingerprint('tbig')" "$fp_big" || ok=1
   verify "$name" "after recovery: t" "SELECT mp_verify('t')" || ok=1
+  verify "$name" "after recovery: t count" "SELECT mp_index_count('t')" || ok=1
   verify "$name" "after recovery: tbig" "SELECT mp_verify('tbig', 20)" || ok=1
+  verify "$name" "after recovery: tbig count" "SELECT mp_index_count('tbig')" || ok=1
+  verify "$name" "after recovery: tiv (ivfflat)" "SELECT mp_verify('tiv')" || ok=1
+  verify "$name" "after recovery: tiv count" "SELECT mp_index_count('tiv')" || ok=1
   # the recovered index keeps working: more inserts, bulk delete, slot reuse
   sql "$name" >/dev/null <<'SQL'
 INSERT INTO t (v) SELECT mp_rand_vec(16) FROM generate_series(1, 300);
@@ -307,8 +319,7 @@ SQL
 crash_fpw_on() { crash_dml crash_fpw_on on; }
 crash_fpw_off() { crash_dml crash_fpw_off off; }
 
-# 2. Crash right after CREATE INDEX: logged table intact; unlogged tables reset to empty with a
-#    usable index (tu indexed after the last checkpoint, tu_ckpt before it).
+# 2. Crash right after CREATE INDEX (no later writes): the logged table's index is intact.
 crash_build() {
   local name=crash_build
   new_cluster "$name"
@@ -319,6 +330,8 @@ INSERT INTO tu_ckpt (v) SELECT mp_rand_vec(16) FROM generate_series(1, 2000);
 CREATE INDEX tu_ckpt_l2 ON tu_ckpt USING flat (v vector_l2_ops);
 CREATE UNLOGGED TABLE tu (id bigserial PRIMARY KEY, v vector(16));
 INSERT INTO tu (v) SELECT mp_rand_vec(16) FROM generate_series(1, 3000);
+CREATE UNLOGGED TABLE tuiv (id bigserial PRIMARY KEY, v vector(16));
+INSERT INTO tuiv (v) SELECT mp_rand_vec(16) FROM generate_series(1, 3000);
 CREATE TABLE tl (id bigserial PRIMARY KEY, v vector(16));
 INSERT INTO tl (v) SELECT mp_rand_vec(16) FROM generate_series(1, 5000);
 INSERT INTO tl (v) SELECT v FROM tl WHERE id % 89 = 0;
@@ -329,6 +342,7 @@ SQL
   lsn0=$(sql "$name" -c "SELECT pg_current_wal_lsn()")
   sql "$name" >/dev/null <<'SQL'
 CREATE INDEX tu_l2 ON tu USING flat (v vector_l2_ops);
+CREATE INDEX tuiv_l2 ON tuiv USING ivfflat (v vector_l2_ops) WITH (lists = 10);
 CREATE INDEX tl_l2 ON tl USING flat (v vector_l2_ops);
 CREATE INDEX tl_ip ON tl USING flat (v vector_ip_ops);
 SQL
@@ -341,48 +355,66 @@ SQL
   note "crashed right after CREATE INDEX; on disk: tl_l2 $(zero_blocks "$f_idx")"
   start "$name" "${CRASH_SETTINGS[@]}"
   check_recovery "$name" "$lsn0"
-  local ok=0 t
+  local ok=0
   expect "$name" "tl contents survived" "SELECT mp_fingerprint('tl')" "$fp" || ok=1
   verify "$name" "after recovery: tl" "SELECT mp_verify('tl')" || ok=1
-  for t in tu tu_ckpt; do
+  verify "$name" "after recovery: tl count" "SELECT mp_index_count('tl')" || ok=1
+  sql "$name" -c "INSERT INTO tl (v) SELECT mp_rand_vec(16) FROM generate_series(1, 300)" \
+    -c "DELETE FROM tl WHERE id % 5 = 0" -c "VACUUM (INDEX_CLEANUP ON) tl" \
+    -c "INSERT INTO tl (v) SELECT mp_rand_vec(16) FROM generate_series(1, 100)"
+  verify "$name" "writes after recovery: tl" "SELECT mp_verify('tl')" || ok=1
+  return $ok
+}
+
+# 2b. Same crash (cluster kept running by 2.): the unlogged tables are reset to empty and their
+#     indexes usable. tu was indexed after the last checkpoint, tu_ckpt before it.
+crash_unlogged() {
+  local name=crash_build ok=0 t err
+  [ -f "$ROOT/$name/data/postmaster.pid" ] || { note "cluster $name not running"; return 1; }
+  for t in tu tu_ckpt tuiv; do
     expect "$name" "$t is empty after the crash" "SELECT count(*) FROM $t" 0 || ok=1
-    verify "$name" "after recovery: empty $t through its index" "SELECT mp_verify('$t')" || ok=1
-    if sql "$name" -c "INSERT INTO $t (v) SELECT mp_rand_vec(16) FROM generate_series(1, 500);
-                       DELETE FROM $t WHERE id % 5 = 0; VACUUM (INDEX_CLEANUP ON) $t;
-                       INSERT INTO $t (v) SELECT mp_rand_vec(16) FROM generate_series(1, 100)"; then
-      verify "$name" "after recovery: inserts into $t" "SELECT mp_verify('$t')" || ok=1
+    verify "$name" "empty $t through its index" "SELECT mp_verify('$t')" || ok=1
+    if err=$(sql "$name" -c "INSERT INTO $t (v) SELECT mp_rand_vec(16) FROM generate_series(1, 500)" \
+               -c "DELETE FROM $t WHERE id % 5 = 0" -c "VACUUM (INDEX_CLEANUP ON) $t" \
+               -c "INSERT INTO $t (v) SELECT mp_rand_vec(16) FROM generate_series(1, 100)" 2>&1); then
+      verify "$name" "inserts, delete + VACUUM on $t" "SELECT mp_verify('$t')" || ok=1
     else
-      note "after recovery: inserts into $t failed"
+      note "inserts into $t failed: $(head -1 <<<"$err")"
       ok=1
     fi
   done
   return $ok
 }
 
-# 3. Crash in the middle of concurrent writes: every acknowledged commit survives, and the
-#    index agrees with a seq scan, before and after VACUUM and further inserts.
+# 3. Crash in the middle of concurrent writes (3 pgbench writers + VACUUM on tw, one client
+#    committing tagged single-row inserts into tack): every acknowledged commit survives, and
+#    both indexes agree with a seq scan, before and after VACUUM and further inserts.
 crash_load() {
   local name=crash_load
   new_cluster "$name"
   start "$name" wal_level=replica checkpoint_timeout=1h max_wal_size=4GB
   sql "$name" >/dev/null <<'SQL'
-CREATE TABLE tw (id bigserial PRIMARY KEY, tag int, v vector(16));
+CREATE TABLE tw (id bigserial PRIMARY KEY, v vector(16));
 INSERT INTO tw (v) SELECT mp_rand_vec(16) FROM generate_series(1, 3000);
 CREATE INDEX tw_l2 ON tw USING flat (v vector_l2_ops);
+CREATE TABLE tack (id bigserial PRIMARY KEY, tag int NOT NULL, v vector(16));
+INSERT INTO tack (tag, v) SELECT 0, mp_rand_vec(16) FROM generate_series(1, 500);
+CREATE INDEX tack_l2 ON tack USING flat (v vector_l2_ops);
 SELECT mp_add_queries('tw', 6, 3);
 CHECKPOINT;
 SQL
-  local w=()
+  local lsn0 w=()
+  lsn0=$(sql "$name" -c "SELECT pg_current_wal_lsn()")
   w+=(-f "$(render insert tw 16)@6" -f "$(render delete tw 16)@4" -f "$(render update tw 16)@2")
   w+=(-f "$(render rollback tw 16)@1" -f "$(render insert_null tw 16)@1" -f "$(render vacuum tw 16)@1")
   bench "$name" 60 3 "$ROOT/$name/writers.out" "${w[@]}"
   local bench_pid=$!
-  # acknowledged single-row commits, each tagged; the tag is recorded only after COMMIT returned
+  # the tag is recorded only after psql returned from the (synchronous) COMMIT
   local acked=$ROOT/$name/acked
   : >"$acked"
   (
     for ((i = 1; i < 100000; i++)); do
-      sql "$name" -c "INSERT INTO tw (tag, v) VALUES ($i, mp_rand_vec(16))" 2>/dev/null || break
+      sql "$name" -c "INSERT INTO tack (tag, v) VALUES ($i, mp_rand_vec(16))" 2>/dev/null || break
       echo $i >>"$acked"
     done
   ) &
@@ -399,15 +431,18 @@ SQL
   note "crashed under load (3 pgbench writers + VACUUM) after $n_acked acknowledged single-row commits"
   start "$name" wal_level=replica checkpoint_timeout=1h max_wal_size=4GB
   local ok=0
-  check_recovery "$name" "$(sql "$name" -c "SELECT pg_current_wal_lsn()")" || ok=1
+  check_recovery "$name" "$lsn0" || ok=1
   [ "$n_acked" -gt 0 ] || { note "no commit was acknowledged before the crash"; ok=1; }
   expect "$name" "acknowledged commits present" \
-    "SELECT count(DISTINCT tag) FROM tw WHERE tag = ANY ('{${tags}}'::int[])" "$n_acked" || ok=1
-  verify "$name" "after recovery" "SELECT mp_verify('tw', 50, 3)" || ok=1
+    "SELECT count(DISTINCT tag) FROM tack WHERE tag = ANY ('{${tags}}'::int[])" "$n_acked" || ok=1
+  sql "$name" -c "SELECT mp_add_queries('tack', 4, 4)" >/dev/null
+  verify "$name" "after recovery: tw" "SELECT mp_verify('tw', 50, 3)" || ok=1
+  verify "$name" "after recovery: tw count" "SELECT mp_index_count('tw')" || ok=1
+  verify "$name" "after recovery: tack (complete scans find every row)" "SELECT mp_verify('tack', 50, 8)" || ok=1
   sql "$name" -c "VACUUM (INDEX_CLEANUP ON) tw"
-  verify "$name" "after VACUUM" "SELECT mp_verify('tw', 50, 3)" || ok=1
+  verify "$name" "after VACUUM: tw" "SELECT mp_verify('tw', 50, 3)" || ok=1
   sql "$name" -c "INSERT INTO tw (v) SELECT mp_rand_vec(16) FROM generate_series(1, 500)"
-  verify "$name" "after more inserts" "SELECT mp_verify('tw', 50, 3)" || ok=1
+  verify "$name" "after more inserts: tw" "SELECT mp_verify('tw', 50, 3)" || ok=1
   return $ok
 }
 
@@ -424,7 +459,8 @@ CREATE TABLE t (id bigserial PRIMARY KEY, v vector(16)) WITH (vacuum_truncate = 
 INSERT INTO t (v) SELECT mp_rand_vec(16) FROM generate_series(1, 4000);
 INSERT INTO t (v) SELECT NULL FROM generate_series(1, 10);
 INSERT INTO t (v) SELECT v FROM t WHERE id % 83 = 0;
-CREATE TABLE tbig (id bigserial PRIMARY KEY, v vector(3000)) WITH (vacuum_truncate = false);
+CREATE TABLE tbig (id bigserial PRIMARY KEY, v vector(3000))
+  WITH (vacuum_truncate = false, toast.vacuum_truncate = false);  -- no AccessExclusiveLock to replay
 INSERT INTO tbig (v) SELECT mp_rand_vec(3000) FROM generate_series(1, 120);
 CREATE UNLOGGED TABLE tu (id bigserial PRIMARY KEY, v vector(16));
 INSERT INTO tu (v) SELECT mp_rand_vec(16) FROM generate_series(1, 1000);
@@ -477,6 +513,7 @@ SQL
   note "standby plan: $(sql standby -c "SET enable_seqscan = off; EXPLAIN (COSTS OFF) SELECT id FROM t ORDER BY v <-> (SELECT v FROM mp_queries LIMIT 1) LIMIT 10" | grep -o 'Index Scan.*')"
   verify standby "standby vs its seq scan: t" "SELECT mp_verify('t')" || ok=1
   verify standby "standby vs its seq scan: tbig" "SELECT mp_verify('tbig', 20)" || ok=1
+  verify standby "standby count: t" "SELECT mp_index_count('t')" || ok=1
   local tbl
   for tbl in t tbig; do
     expect standby "$tbl contents equal the primary's" "SELECT mp_fingerprint('$tbl')" \
@@ -513,10 +550,11 @@ promote() {
   expect standby "promoted" "SELECT pg_is_in_recovery()" f
   expect standby "unlogged tu is empty" "SELECT count(*) FROM tu" 0 || ok=1
   verify standby "empty tu through its index" "SELECT mp_verify('tu')" || ok=1
-  if sql standby -c "INSERT INTO tu (v) SELECT mp_rand_vec(16) FROM generate_series(1, 300)"; then
+  local err
+  if err=$(sql standby -c "INSERT INTO tu (v) SELECT mp_rand_vec(16) FROM generate_series(1, 300)" 2>&1); then
     verify standby "inserts into tu" "SELECT mp_verify('tu')" || ok=1
   else
-    note "inserts into tu failed"
+    note "inserts into tu failed: $(head -1 <<<"$err")"
     ok=1
   fi
   sql standby >/dev/null <<'SQL'
@@ -567,6 +605,7 @@ SQL
          (SELECT count(*) FROM tc), (SELECT count(*) FROM tc WHERE v IS NULL), (SELECT count(*) FROM tcbig))")"
   verify "$name" "after final VACUUM: tc" "SELECT mp_verify('tc', 50, 4)" || ok=1
   verify "$name" "after final VACUUM: tcbig" "SELECT mp_verify('tcbig', 20, 2)" || ok=1
+  verify "$name" "after final VACUUM: tc count" "SELECT mp_index_count('tc')" || ok=1
   local errors
   errors=$(grep 'ERROR:' "$ROOT/$name/postgres.log" | grep -v 'canceling autovacuum task' || true)
   if [ -n "$errors" ]; then
@@ -618,7 +657,8 @@ stop template
 
 scenario "crash recovery after build, insert, delete + VACUUM (full_page_writes=on)" crash_fpw_on crash_fpw_on
 scenario "crash recovery after build, insert, delete + VACUUM (full_page_writes=off)" crash_fpw_off crash_fpw_off
-scenario "crash right after CREATE INDEX (logged + unlogged tables)" crash_build crash_build
+KEEP_RUNNING=1 scenario "crash right after CREATE INDEX: logged table" crash_build crash_build
+scenario "crash right after CREATE INDEX: unlogged tables empty, indexes usable" crash_unlogged crash_build
 scenario "crash during concurrent writes" crash_load crash_load
 KEEP_RUNNING=1 scenario "hot standby replay (build, insert, delete + VACUUM, reads during replay)" standby primary standby
 scenario "standby promotion (unlogged index init fork, writes after promotion)" promote primary standby

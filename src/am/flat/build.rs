@@ -6,7 +6,7 @@ use pgrx::prelude::*;
 use vector_core::flat::{IndexKind, Meta, SlotLayout, Tid};
 
 use crate::am::{column_dims, datum_bytes, dimension_mismatch, opclass_metric};
-use crate::storage::{log_all_pages, BulkPage, WalWrite, META_BLOCK};
+use crate::storage::{log_all_pages, log_init_fork, BulkPage, WalWrite, META_BLOCK};
 
 struct BuildState {
     index: pg_sys::Relation,
@@ -179,6 +179,7 @@ pub unsafe extern "C-unwind" fn ambuildempty(index: pg_sys::Relation) {
     meta.write(w.page_mut(i));
     w.set_used_end(i, Meta::END);
     w.commit();
+    log_init_fork(index);
 }
 
 #[pg_guard]

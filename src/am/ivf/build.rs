@@ -16,7 +16,7 @@ use vector_core::kmeans::{self, KMeansParams};
 use super::{lists_option, spherical};
 use crate::am::flat::item_pointer_to_tid;
 use crate::am::{column_dims, datum_bytes, dimension_mismatch, opclass_metric};
-use crate::storage::{log_all_pages, BulkPage, WalWrite};
+use crate::storage::{log_all_pages, log_init_fork, BulkPage, WalWrite};
 use crate::types::error;
 
 const PHASE_KMEANS: i64 = 2;
@@ -369,8 +369,8 @@ fn normalise_rows(rows: &mut [f32], dims: usize) {
     }
 }
 
-/// Where the fixed pages go: unlogged bulk pages during a build, WAL-logged pages for the init
-/// fork of an unlogged index.
+/// Where the fixed pages go: unlogged bulk pages during a build, or the init fork of an
+/// unlogged index (logged afterwards with `log_init_fork`).
 trait FixedPageWriter {
     fn page(&mut self, index: pg_sys::Relation, fill: &mut dyn FnMut(&mut [u8]) -> usize);
 }
@@ -473,6 +473,7 @@ pub unsafe extern "C-unwind" fn ambuildempty(index: pg_sys::Relation) {
         extra: [lists as u64, 0, 0, 0],
     };
     write_fixed_pages(index, &ivf, &meta, &centroids, InitForkWriter);
+    log_init_fork(index);
 }
 
 #[pg_guard]
