@@ -160,7 +160,8 @@ struct RunArgs {
     /// SET enable_seqscan = off for index configurations
     #[arg(long)]
     force_index: bool,
-    /// Keep the last built index instead of dropping it at the end
+    /// Keep the last successfully built index at the end (an index is then dropped only once
+    /// the next one has been built, so a failed build leaves the previous one in place)
     #[arg(long)]
     keep_indexes: bool,
     /// Reload the table even if it already holds this dataset
@@ -600,6 +601,15 @@ fn settings_for(spec: &IndexSpec, a: &RunArgs) -> Vec<(String, Vec<(String, Stri
     out
 }
 
+/// Drop the secondary indexes of `table` except `keep`, and say so.
+fn drop_indexes(c: &mut postgres::Client, table: &str, keep: Option<&str>) -> Result<()> {
+    let dropped = pg::drop_secondary_indexes_except(c, table, keep)?;
+    if !dropped.is_empty() {
+        eprintln!("[index] dropped {}", dropped.join(", "));
+    }
+    Ok(())
+}
+
 /// Command line with connection strings redacted (they may hold passwords).
 fn redacted_args() -> Vec<String> {
     let mut out = Vec::new();
@@ -709,9 +719,11 @@ fn run_config(
             if spec.is_exact_scan() {
                 let g = d.base.bytes() as f64 / (r.p50_ms / 1e3) / 1e9;
                 r.gbs_scanned = Some(g);
-                let parallel = gucs
-                    .iter()
-                    .any(|(k, v)| k == "max_parallel_workers_per_gather" && v != "0");
+                // flat scores pages on a pool of worker threads.
+                let parallel = spec.method == "flat"
+                    || gucs
+                        .iter()
+                        .any(|(k, v)| k == "max_parallel_workers_per_gather" && v != "0");
                 r.bandwidth_fraction = bw.map(|b| {
                     g / if parallel {
                         b.all_threads_gbs
@@ -743,6 +755,10 @@ fn run_config(
             Err(e) => {
                 eprintln!("[query] {} {label}: error: {e:#}", spec.label());
                 r.error = Some(format!("{e:#}"));
+                // A crashed backend takes the connection with it: wait for the server.
+                if let Err(e) = pg::ensure_connected(c, &a.url) {
+                    eprintln!("[query] {e:#}");
+                }
             }
         }
         results.push(r);
@@ -810,33 +826,34 @@ fn cmd_run(a: RunArgs) -> Result<()> {
     );
 
     let comment = pg::table_comment(&d.info.fingerprint, &a.ext, d.base.rows, d.base.dim);
-    let load = if !a.reload && pg::table_matches(&mut c, &a.table, &comment, d.base.rows)? {
-        eprintln!(
-            "[load] table {} already holds dataset {}: reusing",
-            a.table, d.info.fingerprint
-        );
-        pg::LoadStats {
-            reused: true,
-            rows: d.base.rows as u64,
-            copy_seconds: 0.0,
-            rows_per_sec: 0.0,
-            mb_per_sec: 0.0,
-            primary_key_seconds: 0.0,
-            vacuum_analyze_seconds: 0.0,
-        }
-    } else {
-        let l = pg::load_table(&mut c, &a.table, &d.base, &comment)?;
-        eprintln!(
-            "[load] {} rows in {:.2} s ({:.0} rows/s, {:.0} MB/s)",
-            l.rows, l.copy_seconds, l.rows_per_sec, l.mb_per_sec
-        );
-        l
-    };
+    let load =
+        if !a.reload && pg::table_matches(&mut c, &a.table, &comment, d.base.rows, d.base.dim)? {
+            eprintln!(
+                "[load] table {} already holds dataset {}: reusing",
+                a.table, d.info.fingerprint
+            );
+            pg::LoadStats {
+                reused: true,
+                rows: d.base.rows as u64,
+                copy_seconds: 0.0,
+                rows_per_sec: 0.0,
+                mb_per_sec: 0.0,
+                primary_key_seconds: 0.0,
+                vacuum_analyze_seconds: 0.0,
+            }
+        } else {
+            let l = pg::load_table(&mut c, &a.table, &d.base, &comment)?;
+            eprintln!(
+                "[load] {} rows in {:.2} s ({:.0} rows/s, {:.0} MB/s)",
+                l.rows, l.copy_seconds, l.rows_per_sec, l.mb_per_sec
+            );
+            l
+        };
     let (table_bytes, table_total_bytes) = pg::table_sizes(&mut c, &a.table)?;
 
     let qs = QuerySet::new(&d.queries, a.param_format);
     let mut configs = Vec::new();
-    for (i, spec) in specs.iter().enumerate() {
+    for spec in &specs {
         let mut cr = ConfigResult {
             label: spec.label(),
             spec: spec.clone(),
@@ -844,11 +861,15 @@ fn cmd_run(a: RunArgs) -> Result<()> {
             error: None,
             results: vec![],
         };
-        let dropped = pg::drop_secondary_indexes(&mut c, &a.table)?;
-        if !dropped.is_empty() {
-            eprintln!("[index] dropped {}", dropped.join(", "));
+        // The seqscan baseline disables index scans, so indexes may stay for it.
+        if !a.keep_indexes {
+            drop_indexes(&mut c, &a.table, None)?;
         }
         if !spec.is_seqscan() {
+            // A leftover of the same name (e.g. kept by an earlier run) would be in the way.
+            let name = spec.index_name(&a.table);
+            c.batch_execute(&format!("DROP INDEX IF EXISTS {}", pg::quote_ident(&name)))?;
+            eprintln!("[build] {}", spec.create_sql(&a.table, a.metric));
             match pg::build_index(&a.url, &mut c, &a.table, spec, a.metric, &build_gucs) {
                 Ok(b) => {
                     eprintln!(
@@ -857,22 +878,25 @@ fn cmd_run(a: RunArgs) -> Result<()> {
                         b.seconds,
                         report::human_bytes(b.index_bytes)
                     );
+                    // Only the index under test may be used by the planner.
+                    drop_indexes(&mut c, &a.table, Some(&b.index_name))?;
                     cr.build = Some(b);
                 }
                 Err(e) => {
                     eprintln!("[build] {}: FAILED: {e:#}", spec.label());
                     cr.error = Some(format!("{e:#}"));
                     configs.push(cr);
+                    // A build that crashed the server takes our connection with it.
+                    pg::ensure_connected(&mut c, &a.url)?;
                     continue;
                 }
             }
         }
         cr.results = run_config(&mut c, &a, &d, &tr, &qs, spec, &session, bw.as_ref());
         configs.push(cr);
-        let last = i + 1 == specs.len();
-        if !(last && a.keep_indexes) {
-            pg::drop_secondary_indexes(&mut c, &a.table)?;
-        }
+    }
+    if !a.keep_indexes {
+        drop_indexes(&mut c, &a.table, None)?;
     }
 
     let rep = Report {
@@ -895,6 +919,7 @@ fn cmd_run(a: RunArgs) -> Result<()> {
         truth: truth_info,
         bandwidth: bw,
         load,
+        table: a.table.clone(),
         table_bytes,
         table_total_bytes,
         configs,
@@ -924,10 +949,19 @@ fn cmd_run(a: RunArgs) -> Result<()> {
                 rep.k
             );
             match plot::plot(&title, rep.k, &data, &svg, Some(&png)) {
-                Ok(()) => println!("plot: {} {}", svg.display(), png.display()),
+                Ok(()) => println!("plot:   {}\n        {}", svg.display(), png.display()),
                 Err(e) => eprintln!("[plot] failed: {e:#}"),
             }
         }
+    }
+    // Failed index builds and settings are results; nothing working at all is an error.
+    let measured = rep
+        .configs
+        .iter()
+        .flat_map(|c| &c.results)
+        .any(|x| x.error.is_none());
+    if !measured {
+        bail!("no configuration could be measured (see the errors above)");
     }
     Ok(())
 }

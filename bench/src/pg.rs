@@ -23,6 +23,29 @@ pub fn connect(url: &str) -> Result<Client> {
     Client::connect(url, NoTls).with_context(|| format!("connect to {url:?}"))
 }
 
+/// If `c` no longer works (e.g. its backend crashed and the server restarted
+/// every session), reconnect, waiting up to a minute for the server to
+/// finish crash recovery.
+pub fn ensure_connected(c: &mut Client, url: &str) -> Result<()> {
+    if c.is_valid(Duration::from_secs(10)).is_ok() {
+        return Ok(());
+    }
+    eprintln!("[server] connection lost: reconnecting");
+    let t = Instant::now();
+    loop {
+        match connect(url) {
+            Ok(n) => {
+                *c = n;
+                return Ok(());
+            }
+            Err(e) if t.elapsed() > Duration::from_secs(60) => {
+                return Err(e.context("the server did not come back within 60 s"))
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(500)),
+        }
+    }
+}
+
 /// Check that `s` is a plain lower-case SQL identifier (no quoting needed).
 pub fn check_ident(s: &str) -> Result<()> {
     let ok = !s.is_empty()
@@ -125,10 +148,28 @@ pub fn read_table_comment(c: &mut Client, table: &str) -> Result<Option<Option<S
 }
 
 /// Does `table` hold exactly the dataset described by `comment` (and `rows`
-/// rows)? If so it can be reused without reloading.
-pub fn table_matches(c: &mut Client, table: &str, comment: &str, rows: usize) -> Result<bool> {
+/// rows of `embedding vector(dim)`)? If so it can be reused without reloading.
+/// (`DROP EXTENSION ... CASCADE` drops the column but keeps table and comment.)
+pub fn table_matches(
+    c: &mut Client,
+    table: &str,
+    comment: &str,
+    rows: usize,
+    dim: usize,
+) -> Result<bool> {
     match read_table_comment(c, table)? {
         Some(Some(cm)) if cm == comment => {
+            let ty: Option<String> = c
+                .query_opt(
+                    "SELECT format_type(atttypid, atttypmod) FROM pg_attribute \
+                     WHERE attrelid = to_regclass($1) AND attname = 'embedding' \
+                     AND NOT attisdropped",
+                    &[&table],
+                )?
+                .map(|r| r.get(0));
+            if ty.as_deref() != Some(format!("vector({dim})").as_str()) {
+                return Ok(false);
+            }
             let n: i64 = c
                 .query_one(&format!("SELECT count(*) FROM {table}"), &[])?
                 .get(0);
@@ -285,10 +326,14 @@ pub fn load_table(c: &mut Client, table: &str, base: &Matrix, comment: &str) -> 
     })
 }
 
-/// `(pg_table_size, pg_total_relation_size)` of a table, in bytes.
+/// Size of a table (heap, TOAST, free space and visibility maps), and that
+/// plus its primary key (other indexes, e.g. one kept by an earlier run, are
+/// not counted), in bytes.
 pub fn table_sizes(c: &mut Client, table: &str) -> Result<(i64, i64)> {
     let r = c.query_one(
-        "SELECT pg_table_size(to_regclass($1)), pg_total_relation_size(to_regclass($1))",
+        "SELECT pg_table_size(to_regclass($1)), pg_table_size(to_regclass($1)) + \
+         coalesce((SELECT sum(pg_relation_size(indexrelid))::bigint FROM pg_index \
+                   WHERE indrelid = to_regclass($1) AND indisprimary), 0)",
         &[&table],
     )?;
     Ok((r.get(0), r.get(1)))
@@ -399,6 +444,15 @@ impl IndexSpec {
 /// Drop every non-primary-key index of `table` (so the planner can only use
 /// the one under test).
 pub fn drop_secondary_indexes(c: &mut Client, table: &str) -> Result<Vec<String>> {
+    drop_secondary_indexes_except(c, table, None)
+}
+
+/// Drop every non-primary-key index of `table` but `keep`; returns the names dropped.
+pub fn drop_secondary_indexes_except(
+    c: &mut Client,
+    table: &str,
+    keep: Option<&str>,
+) -> Result<Vec<String>> {
     let names: Vec<String> = c
         .query(
             "SELECT c.relname::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
@@ -406,7 +460,8 @@ pub fn drop_secondary_indexes(c: &mut Client, table: &str) -> Result<Vec<String>
             &[&table],
         )?
         .iter()
-        .map(|r| r.get(0))
+        .map(|r| r.get::<_, String>(0))
+        .filter(|n| Some(n.as_str()) != keep)
         .collect();
     for n in &names {
         c.batch_execute(&format!("DROP INDEX IF EXISTS {}", quote_ident(n)))?;
@@ -456,16 +511,21 @@ pub fn build_index(
         let _ = tx.send(pid);
         let t = Instant::now();
         c.batch_execute(&sql2)
-            .map_err(|e| anyhow!("{sql2}: {}", db_error(&e)))?;
+            .map_err(|e| anyhow!("{}", db_error(&e)))?;
         Ok(t.elapsed().as_secs_f64())
     });
-    let pb = ProgressBar::new(0).with_style(
-        ProgressStyle::with_template(
-            "build {spinner} [{elapsed_precise}] {prefix} {msg} {wide_bar:.green/blue} {pos}/{len}",
-        )
-        .unwrap()
-        .progress_chars("=> "),
-    );
+    // A bar while the phase reports counts (tuples, blocks, or e.g. k-means
+    // iterations), just the spinner while it does not.
+    let with_bar = ProgressStyle::with_template(
+        "build {spinner} [{elapsed_precise}] {prefix}: {msg} {wide_bar:.green/blue} {pos}/{len}",
+    )
+    .unwrap()
+    .progress_chars("=> ");
+    let no_bar =
+        ProgressStyle::with_template("build {spinner} [{elapsed_precise}] {prefix}: {msg}")
+            .unwrap();
+    let pb = ProgressBar::new(0).with_style(no_bar.clone());
+    let mut barred = false;
     pb.set_prefix(spec.label());
     pb.enable_steady_tick(Duration::from_millis(120));
     let mut phases: Vec<String> = Vec::new();
@@ -485,14 +545,22 @@ pub fn build_index(
                 if phases.last() != Some(&phase) && !phase.is_empty() {
                     phases.push(phase.clone());
                 }
-                let (done, total, unit) = if tt > 0 {
-                    (td, tt, "tuples")
+                let (done, total) = if tt > 0 {
+                    (td, tt)
                 } else if bt > 0 {
-                    (bd, bt, "blocks")
+                    (bd, bt)
                 } else {
-                    (0, 0, "")
+                    (0, 0)
                 };
-                pb.set_message(format!("{phase} {unit}"));
+                if (total > 0) != barred {
+                    barred = total > 0;
+                    pb.set_style(if barred {
+                        with_bar.clone()
+                    } else {
+                        no_bar.clone()
+                    });
+                }
+                pb.set_message(phase.trim_start_matches("building index: ").to_string());
                 pb.set_length(total.max(0) as u64);
                 pb.set_position(done.max(0) as u64);
             }

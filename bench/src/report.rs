@@ -115,6 +115,9 @@ pub struct Report {
     pub truth: TruthInfo,
     pub bandwidth: Option<Bandwidth>,
     pub load: LoadStats,
+    /// Name of the table queried.
+    #[serde(default)]
+    pub table: String,
     pub table_bytes: i64,
     pub table_total_bytes: i64,
     pub configs: Vec<ConfigResult>,
@@ -130,30 +133,38 @@ pub fn human_bytes(b: i64) -> String {
     }
 }
 
+/// Align `rows` (the first is the header) into columns two spaces apart, a
+/// dashed rule under the header; `right[i]` right-aligns column `i`. A row
+/// shorter than the header ends in a free-text cell: it spans the remaining
+/// columns, is left-aligned and does not widen its column.
 fn table(rows: &[Vec<String>], right: &[bool]) -> String {
-    let cols = rows.iter().map(|r| r.len()).max().unwrap_or(0);
+    let cols = rows.first().map(|r| r.len()).unwrap_or(0);
     let mut w = vec![0usize; cols];
     for r in rows {
-        for (i, c) in r.iter().enumerate() {
-            w[i] = w[i].max(c.chars().count());
+        let spans = r.len() < cols;
+        for (i, c) in r.iter().enumerate().take(cols) {
+            if !(spans && i + 1 == r.len()) {
+                w[i] = w[i].max(c.chars().count());
+            }
         }
     }
     let mut out = String::new();
     for (ri, r) in rows.iter().enumerate() {
+        let spans = r.len() < cols;
         let mut line = String::new();
-        for (i, c) in r.iter().enumerate() {
-            let pad = w[i] - c.chars().count();
+        for (i, c) in r.iter().enumerate().take(cols) {
             if i > 0 {
                 line.push_str("  ");
             }
-            if right.get(i).copied().unwrap_or(false) {
+            let pad = w[i].saturating_sub(c.chars().count());
+            if spans && i + 1 == r.len() {
+                line.push_str(c);
+            } else if right.get(i).copied().unwrap_or(false) {
                 line.push_str(&" ".repeat(pad));
                 line.push_str(c);
             } else {
                 line.push_str(c);
-                if i + 1 < r.len() {
-                    line.push_str(&" ".repeat(pad));
-                }
+                line.push_str(&" ".repeat(pad));
             }
         }
         out.push_str(line.trim_end());
@@ -167,75 +178,228 @@ fn table(rows: &[Vec<String>], right: &[bool]) -> String {
     out
 }
 
-/// Render the human-readable summary and results table.
+/// `s` on one line (line breaks become spaces), cut to at most `max`
+/// characters with `...` marking a cut.
+pub fn ellipsize(s: &str, max: usize) -> String {
+    let s = s.replace("\r\n", " ").replace(['\n', '\r'], " ");
+    if s.chars().count() <= max {
+        s
+    } else {
+        s.chars().take(max.saturating_sub(3)).collect::<String>() + "..."
+    }
+}
+
+/// The plan nodes of an `EXPLAIN (FORMAT TEXT)` output, top down, without
+/// costs or node properties: `Limit -> Index Scan using x_idx on x`.
+pub fn plan_shape(plan: &[String]) -> String {
+    let mut nodes = Vec::new();
+    for (i, l) in plan.iter().enumerate() {
+        let t = l.trim();
+        let node = if i == 0 {
+            t
+        } else if let Some(n) = t.strip_prefix("->") {
+            n.trim()
+        } else {
+            continue;
+        };
+        let node = node.split("  (cost=").next().unwrap_or(node);
+        let node = node.split(" (cost=").next().unwrap_or(node).trim();
+        if !node.is_empty() {
+            nodes.push(node.to_string());
+        }
+    }
+    nodes.join(" -> ")
+}
+
+/// Does the plan of an index configuration use its index? (Always true for
+/// the seqscan baseline.)
+pub fn uses_index(c: &ConfigResult, x: &SettingResult) -> bool {
+    if c.spec.is_seqscan() {
+        return true;
+    }
+    let name = c
+        .build
+        .as_ref()
+        .map(|b| b.index_name.clone())
+        .unwrap_or_default();
+    name.is_empty() || x.plan.iter().any(|l| l.contains(&format!(" {name} ")))
+}
+
+/// Width the human-readable report is laid out for (plan lines, errors).
+pub const WIDTH: usize = 100;
+
+/// Render the human-readable summary, the query plans and the results table
+/// (laid out to fit in [`WIDTH`] columns; everything else is in the JSON).
 pub fn render(r: &Report) -> String {
     let mut s = String::new();
     let d = &r.dataset;
-    let _ = writeln!(
-        s,
-        "dataset: {} rows x {} dim, {} queries ({}; fingerprint {}), metric {} (k = {})",
-        d.rows,
-        d.dim,
-        d.queries,
-        d.source,
-        d.fingerprint,
-        r.metric.name(),
-        r.k
+    let mut line = |k: &str, v: String| {
+        let _ = writeln!(s, "{k:<10}{v}");
+    };
+    line(
+        "dataset:",
+        format!(
+            "{}, {} rows x {} dim ({}), {} queries, metric {}, k = {}",
+            d.fingerprint,
+            d.rows,
+            d.dim,
+            human_bytes(d.data_bytes as i64),
+            d.queries,
+            r.metric.name(),
+            r.k
+        ),
     );
-    let _ = writeln!(
-        s,
-        "server: PostgreSQL {}, extension {} {}, params sent as {:?}",
-        r.server_version, r.ext, r.ext_version, r.param_format
+    if let Some(p) = &d.synthetic {
+        line(
+            "",
+            format!(
+                "synthetic: {} gaussian clusters (spread {}, Zipf skew {}), seed {}, query seed {}",
+                p.clusters,
+                p.spread,
+                p.skew,
+                p.seed,
+                d.query_seed.map(|q| q.to_string()).unwrap_or("-".into())
+            ),
+        );
+    }
+    if let Some(p) = &d.data_path {
+        line("", ellipsize(&format!("file: {p}"), WIDTH - 10));
+    }
+    line(
+        "server:",
+        format!(
+            "PostgreSQL {}, extension {} {}, query vectors sent as {}",
+            // "15.4 (Debian 15.4-1.pgdg120+1)": the packaging note is in the JSON.
+            r.server_version
+                .split(" (")
+                .next()
+                .unwrap_or(&r.server_version),
+            r.ext,
+            r.ext_version,
+            format!("{:?}", r.param_format).to_lowercase()
+        ),
     );
-    let _ = writeln!(
-        s,
-        "ground truth: {} ({:.2} s)",
-        r.truth.source, r.truth.seconds
+    line(
+        "truth:",
+        format!(
+            "exact top-{}, {} ({:.2} s)",
+            r.k,
+            match r.truth.source.as_str() {
+                "cache" => "from the cache",
+                "file" => "from --truth",
+                other => other,
+            },
+            r.truth.seconds
+        ),
     );
     if let Some(b) = &r.bandwidth {
-        let _ = writeln!(
-            s,
-            "memory read bandwidth: {:.1} GB/s single thread, {:.1} GB/s with {} threads ({} MiB buffer, median of {})",
-            b.single_thread_gbs,
-            b.all_threads_gbs,
-            b.threads,
-            b.buffer_bytes >> 20,
-            b.runs
+        line(
+            "memory:",
+            format!(
+                "read bandwidth {:.1} GB/s with 1 thread, {:.1} GB/s with {} ({} MiB, median of {})",
+                b.single_thread_gbs,
+                b.all_threads_gbs,
+                b.threads,
+                b.buffer_bytes >> 20,
+                b.runs
+            ),
         );
     }
-    if r.load.reused {
-        let _ = writeln!(s, "table: reused ({} rows already loaded)", r.load.rows);
+    let table_name = if r.table.is_empty() {
+        "table".to_string()
     } else {
-        let _ = writeln!(
-            s,
-            "load: {} rows in {:.2} s ({:.0} rows/s, {:.0} MB/s), primary key {:.2} s, vacuum analyze {:.2} s",
+        r.table.clone()
+    };
+    line(
+        "table:",
+        format!(
+            "{table_name}: {} rows, {} (with primary key and TOAST {}){}",
             r.load.rows,
-            r.load.copy_seconds,
-            r.load.rows_per_sec,
-            r.load.mb_per_sec,
-            r.load.primary_key_seconds,
-            r.load.vacuum_analyze_seconds
+            human_bytes(r.table_bytes),
+            human_bytes(r.table_total_bytes),
+            if r.load.reused {
+                ", reused".to_string()
+            } else {
+                String::new()
+            }
+        ),
+    );
+    if !r.load.reused {
+        line(
+            "load:",
+            format!(
+                "COPY BINARY {:.2} s ({:.0} rows/s, {:.0} MB/s), primary key {:.2} s, \
+                 VACUUM ANALYZE {:.2} s",
+                r.load.copy_seconds,
+                r.load.rows_per_sec,
+                r.load.mb_per_sec,
+                r.load.primary_key_seconds,
+                r.load.vacuum_analyze_seconds
+            ),
         );
     }
-    let _ = writeln!(
-        s,
-        "table size: {} (with primary key and TOAST: {})",
-        human_bytes(r.table_bytes),
-        human_bytes(r.table_total_bytes)
-    );
+    let mut first = true;
     for c in &r.configs {
-        if let Some(b) = &c.build {
-            let _ = writeln!(
-                s,
-                "index {}: built in {:.2} s, size {}",
+        let v = if let Some(b) = &c.build {
+            format!(
+                "{}: built in {:.2} s, {}",
                 c.label,
                 b.seconds,
                 human_bytes(b.index_bytes)
+            )
+        } else if let Some(e) = &c.error {
+            ellipsize(&format!("{}: build FAILED: {e}", c.label), WIDTH - 10)
+        } else {
+            continue;
+        };
+        line(if first { "index:" } else { "" }, v);
+        first = false;
+    }
+
+    // Which plan each configuration ran (settings grouped when they share a plan).
+    let _ = writeln!(
+        s,
+        "\nplans: EXPLAIN SELECT id FROM {table_name} ORDER BY embedding {} $1 LIMIT {}",
+        r.metric.operator(),
+        r.k
+    );
+    let lw = r
+        .configs
+        .iter()
+        .map(|c| c.label.chars().count())
+        .max()
+        .unwrap_or(0);
+    let mut warn = false;
+    for c in &r.configs {
+        let mut groups: Vec<(String, Vec<&str>, bool)> = Vec::new();
+        for x in c.results.iter().filter(|x| !x.plan.is_empty()) {
+            let shape = plan_shape(&x.plan);
+            match groups.iter_mut().find(|g| g.0 == shape) {
+                Some(g) => g.1.push(&x.setting),
+                None => groups.push((shape, vec![&x.setting], uses_index(c, x))),
+            }
+        }
+        let single = groups.len() == 1;
+        for (i, (shape, settings, used)) in groups.into_iter().enumerate() {
+            let label = if i == 0 { c.label.as_str() } else { "" };
+            let mut text = if single {
+                shape
+            } else {
+                format!("{}: {shape}", settings.join(","))
+            };
+            if !used {
+                warn = true;
+                text = format!("(index NOT used) {text}");
+            }
+            let _ = writeln!(
+                s,
+                "  {}",
+                ellipsize(&format!("{label:<lw$}  {text}"), WIDTH - 2)
             );
         }
-        if let Some(e) = &c.error {
-            let _ = writeln!(s, "index {}: FAILED: {e}", c.label);
-        }
+    }
+    if warn {
+        s.push_str("  (!) the planner did not use the index for some settings: their figures are a seq scan's\n");
     }
     s.push('\n');
 
@@ -244,43 +408,63 @@ pub fn render(r: &Report) -> String {
         .iter()
         .flat_map(|c| &c.results)
         .find_map(|x| x.concurrent.as_ref().map(|c| c.clients));
+    // Speed-up relative to the (first) seqscan baseline.
+    let base_qps = r
+        .configs
+        .iter()
+        .filter(|c| c.spec.is_seqscan())
+        .flat_map(|c| &c.results)
+        .find(|x| x.error.is_none() && x.qps > 0.0)
+        .map(|x| x.qps);
     let mut head = vec![
         "config".to_string(),
         "setting".into(),
         format!("recall@{}", r.k),
         "p50 ms".into(),
-        "p95 ms".into(),
         "p99 ms".into(),
         "QPS".into(),
     ];
+    let mut right = vec![false, false, true, true, true, true];
     if let Some(n) = conc {
         head.push(format!("QPS x{n}"));
-    }
-    head.push("GB/s scanned".into());
-    head.push("plan".into());
-    let mut right = vec![false, false, true, true, true, true, true];
-    if conc.is_some() {
         right.push(true);
     }
+    if base_qps.is_some() {
+        head.push("speed-up".into());
+        right.push(true);
+    }
+    head.push("queries".into());
     right.push(true);
-    right.push(false);
     let mut rows = vec![head];
+    let mut scans = Vec::new();
     for c in &r.configs {
+        if c.results.is_empty() {
+            let why = match &c.error {
+                Some(_) => "index build failed (see above)".to_string(),
+                None => "no results".to_string(),
+            };
+            rows.push(vec![c.label.clone(), "-".into(), why]);
+            continue;
+        }
         for x in &c.results {
+            let setting = if uses_index(c, x) {
+                x.setting.clone()
+            } else {
+                format!("{} (!)", x.setting)
+            };
             if let Some(e) = &x.error {
                 rows.push(vec![
                     c.label.clone(),
-                    x.setting.clone(),
-                    format!("error: {e}"),
+                    setting,
+                    ellipsize(&format!("error: {e}"), 60),
                 ]);
                 continue;
             }
             let mut row = vec![
                 c.label.clone(),
-                x.setting.clone(),
+                setting,
                 format!("{:.4}", x.recall),
                 format!("{:.3}", x.p50_ms),
-                format!("{:.3}", x.p95_ms),
                 format!("{:.3}", x.p99_ms),
                 format!("{:.1}", x.qps),
             ];
@@ -292,16 +476,30 @@ pub fn render(r: &Report) -> String {
                         .unwrap_or_else(|| "-".into()),
                 );
             }
-            row.push(match (x.gbs_scanned, x.bandwidth_fraction) {
-                (Some(g), Some(f)) => format!("{g:.2} ({:.0}%)", f * 100.0),
-                (Some(g), None) => format!("{g:.2}"),
-                _ => "-".into(),
-            });
-            row.push(x.plan_scan_line.trim().to_string());
+            if let Some(b) = base_qps {
+                row.push(format!("{:.1}x", x.qps / b));
+            }
+            row.push(x.queries.to_string());
             rows.push(row);
+            if let Some(g) = x.gbs_scanned {
+                scans.push((c.label.clone(), x.setting.clone(), g, x.bandwidth_fraction));
+            }
         }
     }
     s.push_str(&table(&rows, &right));
+    if !scans.is_empty() {
+        let _ = writeln!(
+            s,
+            "\nexact scans, {} of vectors per query / p50 latency:",
+            human_bytes(d.data_bytes as i64)
+        );
+        for (label, setting, g, f) in scans {
+            let frac = f
+                .map(|f| format!(" ({:.0}% of the memory read bandwidth)", f * 100.0))
+                .unwrap_or_default();
+            let _ = writeln!(s, "  {:<lw$}  {setting:<10} {g:.2} GB/s{frac}", label);
+        }
+    }
     s
 }
 
@@ -330,5 +528,175 @@ mod tests {
             &[false, true],
         );
         assert_eq!(t, "a    bb\n-------\nccc   d\n");
+        // A short row's last cell spans the rest and does not widen its column.
+        let t = table(
+            &[
+                vec!["a".into(), "bb".into(), "c".into()],
+                vec!["x".into(), "a long note".into()],
+                vec!["y".into(), "1".into(), "2".into()],
+            ],
+            &[false, true, true],
+        );
+        assert_eq!(t, "a  bb  c\n--------\nx  a long note\ny   1  2\n");
+    }
+
+    #[test]
+    fn plan_shapes() {
+        let plan: Vec<String> = [
+            "Limit  (cost=0.00..1.00 rows=10 width=12)",
+            "  ->  Index Scan using t_ivfflat_idx on t  (cost=0.00..9.00 rows=100 width=12)",
+            "        Order By: (embedding <-> '[1,2,3]'::vector)",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(
+            plan_shape(&plan),
+            "Limit -> Index Scan using t_ivfflat_idx on t"
+        );
+        let plan: Vec<String> = [
+            "Limit  (cost=1.00..2.00 rows=10 width=12)",
+            "  ->  Sort  (cost=1.00..2.00 rows=100 width=12)",
+            "        Sort Key: ((embedding <-> '[1,2,3]'::vector))",
+            "        ->  Seq Scan on t  (cost=0.00..1.00 rows=100 width=12)",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(plan_shape(&plan), "Limit -> Sort -> Seq Scan on t");
+        assert_eq!(ellipsize("abc\ndef", 10), "abc def");
+        assert_eq!(ellipsize("abcdefghijk", 8), "abcde...");
+    }
+
+    fn sample_report() -> Report {
+        use crate::pg::ParamFormat;
+        let setting = |name: &str, recall: f64, plan: &str| SettingResult {
+            setting: name.into(),
+            queries: 1000,
+            recall,
+            p50_ms: 1.234,
+            p99_ms: 12.345,
+            qps: 812.3,
+            plan: vec![
+                "Limit  (cost=0.00..1.00 rows=10 width=12)".into(),
+                format!("  ->  {plan}  (cost=0.00..9.00 rows=100 width=12)"),
+            ],
+            ..Default::default()
+        };
+        let config = |label: &str, spec: &str, idx: Option<&str>, results| ConfigResult {
+            label: label.into(),
+            spec: IndexSpec::parse(spec).unwrap(),
+            build: idx.map(|n| BuildStats {
+                index_name: n.into(),
+                sql: String::new(),
+                seconds: 1.5,
+                index_bytes: 150 << 20,
+                phases: vec![],
+            }),
+            error: None,
+            results,
+        };
+        let mut failed = config("hnsw(m=16,ef_construction=64)", "hnsw:m=16", None, vec![]);
+        failed.error = Some(format!(
+            "ERROR: access method \"hnsw\" does not exist {}",
+            "x".repeat(200)
+        ));
+        Report {
+            tool: ToolInfo {
+                name: "vector-bench".into(),
+                version: "0".into(),
+            },
+            started_unix: 0,
+            command_line: vec![],
+            dataset: DatasetInfo {
+                source: "synthetic".into(),
+                synthetic: Some(SynthParams {
+                    n: 100_000,
+                    dim: 384,
+                    clusters: 1000,
+                    spread: 1.0,
+                    skew: 1.0,
+                    seed: 42,
+                }),
+                query_seed: Some(43),
+                data_path: None,
+                queries_path: None,
+                truth_path: None,
+                held_out_queries: false,
+                fingerprint: "synth-0123456789abcdef".into(),
+                rows: 100_000,
+                dim: 384,
+                queries: 1000,
+                data_bytes: 153_600_000,
+            },
+            metric: Metric::L2,
+            k: 10,
+            ext: "vector_ext".into(),
+            ext_version: "0.1.0".into(),
+            server_version: "15.20 (Debian 15.20-0+deb12u1)".into(),
+            param_format: ParamFormat::Text,
+            client_threads: 1,
+            session_gucs: vec![],
+            build_gucs: vec![],
+            truth: TruthInfo {
+                source: "cache".into(),
+                seconds: 0.01,
+                cache_dir: "c".into(),
+            },
+            bandwidth: None,
+            load: LoadStats {
+                reused: false,
+                rows: 100_000,
+                copy_seconds: 0.7,
+                rows_per_sec: 140_000.0,
+                mb_per_sec: 210.0,
+                primary_key_seconds: 0.1,
+                vacuum_analyze_seconds: 0.1,
+            },
+            table: "bench_items".into(),
+            table_bytes: 160 << 20,
+            table_total_bytes: 163 << 20,
+            configs: vec![
+                config(
+                    "seqscan",
+                    "seqscan",
+                    None,
+                    vec![SettingResult {
+                        qps: 16.0,
+                        gbs_scanned: Some(2.5),
+                        ..setting("workers=0", 1.0, "Seq Scan on bench_items")
+                    }],
+                ),
+                config(
+                    "ivfflat(lists=100)",
+                    "ivfflat:lists=100",
+                    Some("bench_items_ivfflat_idx"),
+                    vec![
+                        setting(
+                            "probes=1",
+                            0.55,
+                            "Index Scan using bench_items_ivfflat_idx on bench_items",
+                        ),
+                        setting("probes=32", 0.998, "Seq Scan on bench_items"),
+                    ],
+                ),
+                failed,
+            ],
+        }
+    }
+
+    #[test]
+    fn render_fits_and_flags() {
+        let out = render(&sample_report());
+        for l in out.lines() {
+            assert!(l.chars().count() <= WIDTH, "too wide: {l}");
+        }
+        // Plans in their own section, grouped by setting when they differ.
+        assert!(out.contains("  seqscan                        Limit -> Seq Scan on bench_items"));
+        assert!(out.contains("probes=1: Limit -> Index Scan using bench_items_ivfflat_idx"));
+        assert!(out.contains("(index NOT used) probes=32: Limit -> Seq Scan on bench_items"));
+        assert!(out.contains("probes=32 (!)"));
+        assert!(out.contains("index build failed (see above)"));
+        assert!(out.contains("hnsw(m=16,ef_construction=64): build FAILED: ERROR: access method"));
+        assert!(out.contains("50.8x"), "{out}");
+        assert!(!out.contains("Debian"));
     }
 }
