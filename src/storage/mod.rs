@@ -55,10 +55,89 @@ impl PageRead {
         }
     }
 
+    /// Like [`PageRead::new`], trying first the buffer that held this block last time
+    /// (`ReadRecentBuffer` pins it without the buffer-mapping lookup if it still does).
+    pub fn with_hint(rel: pg_sys::Relation, block: BlockNumber, hint: pg_sys::Buffer) -> Self {
+        unsafe {
+            if hint != 0
+                && pg_sys::ReadRecentBuffer(
+                    (*rel).rd_node,
+                    pg_sys::ForkNumber::MAIN_FORKNUM,
+                    block,
+                    hint,
+                )
+            {
+                pg_sys::LockBuffer(hint, BUFFER_LOCK_SHARE);
+                return PageRead { buf: hint };
+            }
+        }
+        Self::new(rel, block)
+    }
+
+    pub fn buffer(&self) -> pg_sys::Buffer {
+        self.buf
+    }
+
     pub fn bytes(&self) -> &[u8] {
         unsafe {
             std::slice::from_raw_parts(pg_sys::BufferGetPage(self.buf) as *const u8, PAGE_SIZE)
         }
+    }
+}
+
+/// Per-backend memory of which shared buffer held each block of an index at its last full
+/// scan, keyed by relation file. Only hints: a stale one is detected and skipped.
+pub struct BufferHints {
+    key: (u32, u32, u32),
+    hints: Vec<pg_sys::Buffer>,
+}
+
+thread_local! {
+    static HINTS: std::cell::RefCell<Vec<BufferHints>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+impl BufferHints {
+    /// Take the hints for `rel` (empty if none), sized for `blocks` blocks.
+    pub fn take(rel: pg_sys::Relation, blocks: usize) -> BufferHints {
+        let node = unsafe { (*rel).rd_node };
+        let key = (
+            node.spcNode.to_u32(),
+            node.dbNode.to_u32(),
+            node.relNode.to_u32(),
+        );
+        let mut h = HINTS.with(|all| {
+            let mut all = all.borrow_mut();
+            match all.iter().position(|h| h.key == key) {
+                Some(i) => all.swap_remove(i),
+                None => BufferHints {
+                    key,
+                    hints: Vec::new(),
+                },
+            }
+        });
+        h.hints.resize(blocks, 0);
+        h
+    }
+
+    pub fn get(&self, i: usize) -> pg_sys::Buffer {
+        self.hints.get(i).copied().unwrap_or(0)
+    }
+
+    pub fn set(&mut self, i: usize, buf: pg_sys::Buffer) {
+        if let Some(slot) = self.hints.get_mut(i) {
+            *slot = buf;
+        }
+    }
+
+    /// Keep the hints for the next scan (a few indexes at most).
+    pub fn put_back(self) {
+        HINTS.with(|all| {
+            let mut all = all.borrow_mut();
+            if all.len() >= 8 {
+                all.remove(0);
+            }
+            all.push(self);
+        });
     }
 }
 

@@ -18,7 +18,7 @@ use vector_core::order::{Candidate, LazyOrder};
 use super::{data_block, layout};
 use crate::am::stream::{run_pages, score_runs};
 use crate::am::{begin_scan, order_by_query, return_row};
-use crate::storage::{read_meta, PageRead};
+use crate::storage::{read_meta, BufferHints, PageRead};
 use crate::types::error;
 
 /// Candidates kept by the first pass.
@@ -160,15 +160,22 @@ fn stream_pages(
     let total_pages = layout.pages_for(n_slots);
     let run = run_pages(layout);
     let mut start = 0;
-    score_runs(layout, query, cap, after, || {
+    let mut hints = BufferHints::take(index, total_pages as usize);
+    let found = score_runs(layout, query, cap, after, || {
         if start >= total_pages {
             return None;
         }
         let end = (start + run).min(total_pages);
-        let pages = (start..end)
-            .map(|p| PageRead::new(index, data_block(p)))
+        let pages: Vec<PageRead> = (start..end)
+            .map(|p| {
+                let page = PageRead::with_hint(index, data_block(p), hints.get(p as usize));
+                hints.set(p as usize, page.buffer());
+                page
+            })
             .collect();
         start = end;
         Some(pages)
-    })
+    });
+    hints.put_back();
+    found
 }
