@@ -28,7 +28,7 @@ ROOT=/tmp/vector_ext_mp
 DURATION=${MP_DURATION:-20}
 declare -A PORT=(
   [template]=5619 [crash_fpw_on]=5610 [crash_fpw_off]=5614 [crash_build]=5615
-  [crash_load]=5616 [primary]=5611 [standby]=5612 [conc]=5613
+  [crash_load]=5616 [primary]=5611 [standby]=5612 [conc]=5613 [progress]=5617
 )
 BG_PIDS=$ROOT/background.pids
 
@@ -230,6 +230,41 @@ scenario() {
 }
 
 # ------------------------------------------------------------------------------ scenarios
+
+# 6. CREATE INDEX reports its phase and tuple counts in pg_stat_progress_create_index, polled
+#    from a second session while the build runs.
+progress() {
+  local name=progress ok=0 method opts seen builder
+  new_cluster "$name"
+  start "$name"
+  sql "$name" -c "CREATE TABLE tp (id bigserial PRIMARY KEY, v vector(32))" \
+    -c "INSERT INTO tp (v) SELECT mp_rand_vec(32) FROM generate_series(1, 150000)"
+  for method in flat ivfflat; do
+    opts=""
+    [ "$method" = ivfflat ] && opts="WITH (lists = 200)"
+    sql "$name" -c "DROP INDEX IF EXISTS tp_idx"
+    sql "$name" -c "CREATE INDEX tp_idx ON tp USING $method (v vector_l2_ops) $opts" &
+    builder=$!
+    seen=""
+    for _ in $(seq 1 1500); do
+      seen+=$(sql "$name" -c "SELECT phase || ' ' || tuples_done || '/' || tuples_total
+                             FROM pg_stat_progress_create_index" 2>/dev/null || true)$'\n'
+      kill -0 "$builder" 2>/dev/null || break
+      sleep 0.01
+    done
+    wait "$builder" || { note "$method: CREATE INDEX failed"; ok=1; continue; }
+    seen=$(grep -v '^$' <<<"$seen" | sort -u)
+    note "$method phases seen: $(tr '\n' ';' <<<"$seen" | cut -c 1-300)"
+    if [ "$method" = flat ]; then
+      grep -qE '^building index: loading tuples [1-9][0-9]*/' <<<"$seen" ||
+        { note "flat: no 'loading tuples' progress with tuples done"; ok=1; }
+    else
+      grep -qE '^building index: (performing k-means|assigning tuples|loading tuples) ' <<<"$seen" ||
+        { note "ivfflat: no k-means/assign/load phase seen"; ok=1; }
+    fi
+  done
+  return $ok
+}
 
 # Settings for crash tests: changes after the last checkpoint live only in WAL.
 CRASH_SETTINGS=(wal_level=replica checkpoint_timeout=1h max_wal_size=4GB bgwriter_lru_maxpages=0
@@ -663,6 +698,8 @@ scenario "crash during concurrent writes" crash_load crash_load
 KEEP_RUNNING=1 scenario "hot standby replay (build, insert, delete + VACUUM, reads during replay)" standby primary standby
 scenario "standby promotion (unlogged index init fork, writes after promotion)" promote primary standby
 scenario "concurrency: 3 writers, VACUUM loop, 2 readers" conc conc
+
+scenario "CREATE INDEX progress in pg_stat_progress_create_index (flat, ivfflat)" progress progress
 
 echo "multiprocess tests took $((SECONDS - t_start)) s"
 echo "$passed passed, $failed failed"
