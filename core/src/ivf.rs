@@ -28,7 +28,7 @@ pub const MAX_LISTS: usize = 32768;
 
 const PAYLOAD_OFFSET: usize = PAGE_HEADER + 8;
 const PAYLOAD: usize = PAGE_SIZE - PAYLOAD_OFFSET;
-const _: () = assert!(PAYLOAD % 4 == 0);
+const _: () = assert!(PAYLOAD.is_multiple_of(4));
 const ENTRY: usize = 16;
 const ENTRIES_PER_PAGE: usize = PAYLOAD / ENTRY;
 

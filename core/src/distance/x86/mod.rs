@@ -117,89 +117,42 @@ pub(crate) struct CosineParts;
 /// `(Σ x·y, Σ y²)`: cosine against a query whose norm is already known
 pub(crate) struct DotNorm;
 
-impl<S: Simd> Op<S> for L2 {
-    type Acc = S::V;
-    type Out = f32;
-    #[inline(always)]
-    unsafe fn zero() -> S::V {
-        S::zero()
-    }
-    #[inline(always)]
-    unsafe fn step(acc: S::V, x: S::V, y: S::V) -> S::V {
+/// Ops with one vector accumulator, summed lane-wise and reduced at the end; they differ
+/// only in how one step folds `x` and `y` into the accumulator.
+macro_rules! single_accumulator_op {
+    ($($op:ident: |$acc:ident, $x:ident, $y:ident| $step:expr;)*) => {$(
+        impl<S: Simd> Op<S> for $op {
+            type Acc = S::V;
+            type Out = f32;
+            #[inline(always)]
+            unsafe fn zero() -> S::V {
+                S::zero()
+            }
+            #[inline(always)]
+            #[allow(unused_variables)]
+            unsafe fn step($acc: S::V, $x: S::V, $y: S::V) -> S::V {
+                $step
+            }
+            #[inline(always)]
+            unsafe fn merge(a: S::V, b: S::V) -> S::V {
+                S::add(a, b)
+            }
+            #[inline(always)]
+            unsafe fn finish(acc: S::V) -> f32 {
+                S::hsum(acc)
+            }
+        }
+    )*};
+}
+
+single_accumulator_op! {
+    L2: |acc, x, y| {
         let d = S::sub(x, y);
         S::fmadd(d, d, acc)
-    }
-    #[inline(always)]
-    unsafe fn merge(a: S::V, b: S::V) -> S::V {
-        S::add(a, b)
-    }
-    #[inline(always)]
-    unsafe fn finish(acc: S::V) -> f32 {
-        S::hsum(acc)
-    }
-}
-
-impl<S: Simd> Op<S> for Dot {
-    type Acc = S::V;
-    type Out = f32;
-    #[inline(always)]
-    unsafe fn zero() -> S::V {
-        S::zero()
-    }
-    #[inline(always)]
-    unsafe fn step(acc: S::V, x: S::V, y: S::V) -> S::V {
-        S::fmadd(x, y, acc)
-    }
-    #[inline(always)]
-    unsafe fn merge(a: S::V, b: S::V) -> S::V {
-        S::add(a, b)
-    }
-    #[inline(always)]
-    unsafe fn finish(acc: S::V) -> f32 {
-        S::hsum(acc)
-    }
-}
-
-impl<S: Simd> Op<S> for L1 {
-    type Acc = S::V;
-    type Out = f32;
-    #[inline(always)]
-    unsafe fn zero() -> S::V {
-        S::zero()
-    }
-    #[inline(always)]
-    unsafe fn step(acc: S::V, x: S::V, y: S::V) -> S::V {
-        S::add(acc, S::abs(S::sub(x, y)))
-    }
-    #[inline(always)]
-    unsafe fn merge(a: S::V, b: S::V) -> S::V {
-        S::add(a, b)
-    }
-    #[inline(always)]
-    unsafe fn finish(acc: S::V) -> f32 {
-        S::hsum(acc)
-    }
-}
-
-impl<S: Simd> Op<S> for Norm {
-    type Acc = S::V;
-    type Out = f32;
-    #[inline(always)]
-    unsafe fn zero() -> S::V {
-        S::zero()
-    }
-    #[inline(always)]
-    unsafe fn step(acc: S::V, x: S::V, _y: S::V) -> S::V {
-        S::fmadd(x, x, acc)
-    }
-    #[inline(always)]
-    unsafe fn merge(a: S::V, b: S::V) -> S::V {
-        S::add(a, b)
-    }
-    #[inline(always)]
-    unsafe fn finish(acc: S::V) -> f32 {
-        S::hsum(acc)
-    }
+    };
+    Dot: |acc, x, y| S::fmadd(x, y, acc);
+    L1: |acc, x, y| S::add(acc, S::abs(S::sub(x, y)));
+    Norm: |acc, x, y| S::fmadd(x, x, acc);
 }
 
 impl<S: Simd> Op<S> for CosineParts {
