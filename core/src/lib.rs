@@ -6,6 +6,7 @@
 
 pub mod distance;
 pub mod flat;
+pub mod handoff;
 pub mod ivf;
 pub mod kmeans;
 pub mod order;

@@ -1,14 +1,17 @@
 //! The scoring pipeline shared by the index scans.
 //!
 //! The backend thread pins and share-locks runs of data pages (from any source: consecutive
-//! blocks for `flat`, list chains for IVF) and streams them over a channel to the worker pool,
-//! which scores them (pure compute on pinned memory, no Postgres calls) and reports each run
-//! done, so the backend can release it. A few runs are in flight at once, so buffer access and
-//! SIMD overlap continuously.
+//! blocks for `flat`, list chains for IVF) and hands them over a [`Handoff`] queue to the worker
+//! pool, which scores them (pure compute on pinned memory, no Postgres calls) and reports each
+//! run finished, so the backend can release it. The backend keeps a few runs in flight, and
+//! when it may pin no further it scores the oldest queued run itself instead of sleeping: one
+//! worker per core but one, plus the backend, so every core is busy and no thread waits on a
+//! wake-up per run.
 
-use std::sync::{mpsc, Mutex};
+use std::sync::Mutex;
 
 use vector_core::flat::{Collector, Query, SlotLayout, PAGE_SIZE};
+use vector_core::handoff::Handoff;
 use vector_core::order::Candidate;
 
 use super::ensure_pool;
@@ -31,8 +34,28 @@ struct PinnedRun(Vec<*const u8>);
 // until the run is reported done; workers only read them.
 unsafe impl Send for PinnedRun {}
 
+impl PinnedRun {
+    fn score(&self, collector: &mut Collector, layout: &SlotLayout, query: &Query) {
+        let pages: Vec<&[u8]> = self
+            .0
+            .iter()
+            .map(|&p| unsafe { std::slice::from_raw_parts(p, PAGE_SIZE) })
+            .collect();
+        collector.add_run(layout, query, &pages);
+    }
+}
+
+/// Closes the queue when dropped — also when the backend unwinds from an error — so the
+/// workers finish the queued runs and leave before the pinned pages are released.
+struct CloseOnDrop<'a>(&'a Handoff<PinnedRun>);
+impl Drop for CloseOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
 /// Score every page that `next_run` yields (runs of whole slots, pinned by the backend), with
-/// a [`Collector`] per worker: with `cap` keep the nearest `cap`, with `after` skip keys up to it.
+/// a [`Collector`] per thread: with `cap` keep the nearest `cap`, with `after` skip keys up to it.
 pub fn score_runs(
     layout: &SlotLayout,
     query: &Query,
@@ -41,61 +64,58 @@ pub fn score_runs(
     mut next_run: impl FnMut() -> Option<Vec<PageRead>>,
 ) -> Vec<Candidate> {
     ensure_pool();
-    let workers = rayon::current_num_threads().max(1);
-    let (job_tx, job_rx) = mpsc::channel::<(usize, PinnedRun)>();
-    let job_rx = Mutex::new(job_rx);
-    let (done_tx, done_rx) = mpsc::channel::<usize>();
-    let results = Mutex::new(Vec::with_capacity(workers));
+    // The backend thread is the other scorer.
+    let workers = rayon::current_num_threads().saturating_sub(1);
+    let handoff = Handoff::<PinnedRun>::new();
+    let results = Mutex::new(Vec::with_capacity(workers + 1));
     // Declared outside the scope: if the backend errors out mid-scan, the scope first waits
     // for the workers (they finish the queued runs), and only then are the pages released.
     let mut held: Vec<Option<Vec<PageRead>>> = Vec::new();
 
     rayon::in_place_scope(|s| {
         for _ in 0..workers {
-            let (job_rx, done_tx, results) = (&job_rx, done_tx.clone(), &results);
+            let (handoff, results) = (&handoff, &results);
             s.spawn(move |_| {
                 let mut collector = Collector::new(cap, after);
-                loop {
-                    let job = job_rx.lock().unwrap().recv();
-                    let Ok((id, run)) = job else { break };
-                    let pages: Vec<&[u8]> = run
-                        .0
-                        .iter()
-                        .map(|&p| unsafe { std::slice::from_raw_parts(p, PAGE_SIZE) })
-                        .collect();
-                    collector.add_run(layout, query, &pages);
-                    let _ = done_tx.send(id);
+                while let Some((id, run)) = handoff.pop() {
+                    run.score(&mut collector, layout, query);
+                    handoff.finish(id);
                 }
                 results.lock().unwrap().push(collector);
             });
         }
-        drop(done_tx);
-        let job_tx = job_tx; // dropped at the end of this closure, also when unwinding
-        let mut in_flight = 0;
+        let _close = CloseOnDrop(&handoff);
+        let mut own = Collector::new(cap, after);
+        let (mut in_flight, mut exhausted, mut done) = (0, false, Vec::new());
         loop {
-            while in_flight >= MAX_IN_FLIGHT {
-                let done = done_rx.recv().expect("scan workers alive");
-                held[done] = None;
+            handoff.take_done(&mut done);
+            for id in done.drain(..) {
+                held[id] = None;
                 in_flight -= 1;
             }
-            let Some(guards) = next_run() else { break };
-            if guards.is_empty() {
-                continue;
+            if !exhausted && in_flight < MAX_IN_FLIGHT {
+                match next_run() {
+                    Some(guards) if !guards.is_empty() => {
+                        let run = PinnedRun(guards.iter().map(|g| g.bytes().as_ptr()).collect());
+                        held.push(Some(guards));
+                        handoff.push(held.len() - 1, run);
+                        in_flight += 1;
+                    }
+                    Some(_) => {}
+                    None => exhausted = true,
+                }
+                pgrx::check_for_interrupts!();
+            } else if let Some((id, run)) = handoff.try_pop() {
+                run.score(&mut own, layout, query);
+                held[id] = None;
+                in_flight -= 1;
+            } else if in_flight > 0 {
+                handoff.wait_done(&mut done);
+            } else {
+                break;
             }
-            let run = PinnedRun(guards.iter().map(|g| g.bytes().as_ptr()).collect());
-            held.push(Some(guards));
-            job_tx
-                .send((held.len() - 1, run))
-                .expect("scan workers alive");
-            in_flight += 1;
-            pgrx::check_for_interrupts!();
         }
-        drop(job_tx);
-        while in_flight > 0 {
-            let done = done_rx.recv().expect("scan workers alive");
-            held[done] = None;
-            in_flight -= 1;
-        }
+        results.lock().unwrap().push(own);
     });
     drop(held);
     Collector::merge(results.into_inner().unwrap())
