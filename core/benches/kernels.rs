@@ -8,6 +8,10 @@
 //! - Batch: `batch_f32` / `batch_f16` over a buffer larger than L3 (256 MiB) and one that fits in
 //!   L2 (512 KiB), GB/s counting the data bytes scanned.
 //!
+//! - Pages: a `flat` index scan's inner loop (`Collector::add_run` over 8 KiB data pages, runs
+//!   of 32) over 256 MiB of pages, in block order and with the pages shuffled as shared buffers
+//!   scatter them, on one thread; GB/s counting the vector bytes.
+//!
 //! Each figure is the median of several timed runs; a run repeats the call until at least
 //! `RUN_TIME` has passed. GB = 10⁹ bytes. No criterion: this is a `harness = false` binary.
 
@@ -363,6 +367,121 @@ fn batch_table<T: Copy + 'static>(ty: &str, levels: &[Level<T>], make: impl Fn(&
 
 const KIB: usize = 1 << 10;
 
+/// A zeroed buffer on 2 MiB pages from the hugetlb pool (`vm.nr_hugepages`) when it has room,
+/// as shared buffers are with `huge_pages = on`; otherwise on ordinary pages, where shuffled
+/// pages also pay TLB misses.
+struct HugeBuf {
+    ptr: *mut u8,
+    len: usize,
+    huge: bool,
+}
+
+impl HugeBuf {
+    fn new(len: usize) -> HugeBuf {
+        let (prot, flags) = (
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+        );
+        unsafe {
+            let p = libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                prot,
+                flags | libc::MAP_HUGETLB,
+                -1,
+                0,
+            );
+            if p != libc::MAP_FAILED {
+                return HugeBuf {
+                    ptr: p as *mut u8,
+                    len,
+                    huge: true,
+                };
+            }
+            let p = libc::mmap(std::ptr::null_mut(), len, prot, flags, -1, 0);
+            assert!(p != libc::MAP_FAILED);
+            HugeBuf {
+                ptr: p as *mut u8,
+                len,
+                huge: false,
+            }
+        }
+    }
+}
+
+impl std::ops::Deref for HugeBuf {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+}
+
+impl std::ops::DerefMut for HugeBuf {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        unsafe { std::slice::from_raw_parts_mut(self.ptr, self.len) }
+    }
+}
+
+impl Drop for HugeBuf {
+    fn drop(&mut self) {
+        unsafe { libc::munmap(self.ptr as *mut libc::c_void, self.len) };
+    }
+}
+
+fn page_table() {
+    use vector_core::flat::{Collector, ElemKind, Query, SlotLayout, Tid, PAGE_SIZE};
+    println!("## Pages: flat's scan loop over 256 MiB of 8 KiB pages, 1 thread, GB/s of vectors\n");
+    println!("| dims | page order | memory pages | L2 GB/s | vectors/page |");
+    println!("|---|---|---|---|---|");
+    for dims in [128, 768, 1536] {
+        let layout = SlotLayout::new(dims, ElemKind::F32);
+        let n_pages = 256 * MIB / PAGE_SIZE;
+        let mut buf = HugeBuf::new(n_pages * PAGE_SIZE);
+        let values = fill(dims * layout.per_page, 7);
+        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        for (i, page) in buf.chunks_exact_mut(PAGE_SIZE).enumerate() {
+            layout.init_page(page);
+            for pos in 0..layout.per_page {
+                layout.write_vector(page, pos, &bytes[pos * dims * 4..(pos + 1) * dims * 4]);
+                layout.set_tid(
+                    page,
+                    pos,
+                    Tid {
+                        block: i as u32 + 1,
+                        offset: pos as u16 + 1,
+                    },
+                );
+            }
+        }
+        let query = Query::new(Metric::L2, fill(dims, 8));
+        let pages: Vec<&[u8]> = buf.chunks_exact(PAGE_SIZE).collect();
+        let mut shuffled = pages.clone();
+        let mut x = 0x9e3779b97f4a7c15u64;
+        for i in (1..shuffled.len()).rev() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            shuffled.swap(i, (x % (i as u64 + 1)) as usize);
+        }
+        let vec_bytes = n_pages * layout.per_page * dims * 4;
+        for (order, list) in [("block order", &pages), ("shuffled", &shuffled)] {
+            let (gbs, _) = measure(vec_bytes, 5, || {
+                let mut c = Collector::new(Some(10), None);
+                for run in list.chunks(32) {
+                    c.add_run(&layout, &query, run);
+                }
+                black_box(Collector::merge(vec![c]));
+            });
+            let kind = if buf.huge { "2 MiB" } else { "4 KiB" };
+            println!(
+                "| {dims} | {order} | {kind} | {gbs:.1} | {} |",
+                layout.per_page
+            );
+        }
+    }
+    println!();
+}
+
 fn main() {
     println!(
         "# vector_core distance kernels — dispatch chose `{}` (f32), `{}` (f16); {} threads\n",
@@ -370,9 +489,13 @@ fn main() {
         distance::implementation_f16(),
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
+    if std::env::var("KERNELS").as_deref() == Ok("pages") {
+        return page_table(); // KERNELS=pages: just the page-scan table
+    }
     memory_bandwidth();
     pair_table("f32", &f32_levels(), |v| v.to_vec());
     pair_table("f16", &f16_levels(), to_f16);
     batch_table("f32", &f32_levels(), |v| v.to_vec());
     batch_table("f16", &f16_levels(), to_f16);
+    page_table();
 }

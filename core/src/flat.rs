@@ -602,11 +602,20 @@ impl Collector {
     /// Score a run of consecutive data pages.
     pub fn add_run(&mut self, layout: &SlotLayout, q: &Query, pages: &[&[u8]]) {
         if layout.pages_per_slot == 1 {
-            for page in pages {
+            for (i, page) in pages.iter().enumerate() {
+                if let Some(ahead) = pages.get(i + PREFETCH_AHEAD) {
+                    prefetch(&ahead[layout.vectors_offset..layout.used_end()]);
+                }
                 self.add_page(layout, q, page);
             }
         } else {
-            for slot_pages in pages.chunks(layout.pages_per_slot) {
+            let mut slots = pages.chunks(layout.pages_per_slot).peekable();
+            while let Some(slot_pages) = slots.next() {
+                if let Some(ahead) = slots.peek() {
+                    ahead
+                        .iter()
+                        .for_each(|p| prefetch(&p[layout.vectors_offset..layout.used_end()]));
+                }
                 self.add_spanning_slot(layout, q, slot_pages);
             }
         }
@@ -627,6 +636,31 @@ impl Collector {
         }
         all
     }
+}
+
+/// How many pages ahead of the page being scored `add_run` prefetches.
+const PREFETCH_AHEAD: usize = 1;
+
+/// Ask the CPU to start loading `bytes` into L2/L3 (not L1: the page being scored stays there).
+/// Pages sit wherever shared buffers put them, so the hardware prefetcher, which follows an
+/// address stream only within a 4 KiB page, would otherwise start cold twice per page. Measured
+/// (1M x 128 flat scan in Postgres, interleaved runs): 34 ms with the next page prefetched
+/// into L2, 45-48 ms with no prefetch, 38-45 ms prefetching every other line, and prefetching
+/// into L1 (`T0`) was no better than none.
+#[inline]
+fn prefetch(bytes: &[u8]) {
+    #[cfg(target_arch = "x86_64")]
+    for line in bytes.chunks(64) {
+        // SAFETY: prefetching is a hint; the address is inside a live slice.
+        unsafe {
+            core::arch::x86_64::_mm_prefetch(
+                line.as_ptr() as *const i8,
+                core::arch::x86_64::_MM_HINT_T2,
+            )
+        };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = bytes;
 }
 
 /// Score a run of consecutive data pages on the rayon pool (pure compute: the caller keeps the
@@ -700,7 +734,7 @@ mod tests {
         let mut p = page();
         m.write(&mut p);
         assert_eq!(Meta::read(&p), Ok(m));
-        assert!(Meta::END <= PAGE_SIZE);
+        const { assert!(Meta::END <= PAGE_SIZE) };
         let mut bad = p.clone();
         bad[PAGE_HEADER + 4] = 9;
         assert_eq!(Meta::read(&bad), Err(MetaError::Version(9)));

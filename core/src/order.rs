@@ -132,7 +132,7 @@ mod tests {
     fn first_items_need_only_a_partial_pass() {
         let items = random_items(100_000, 9, 1_000_000);
         let mut min = items.clone();
-        min.sort_by(|a, b| compare(a, b));
+        min.sort_by(compare);
         let mut lazy = LazyOrder::new(items);
         let first: Vec<_> = lazy.by_ref().take(10).collect();
         assert_eq!(first, min[..10]);
