@@ -579,6 +579,11 @@ impl Collector {
         let mut dist = std::mem::take(&mut self.dist);
         batch_distances(layout, q, &page[layout.vectors_offset..], count, &mut dist);
         for (pos, &d) in dist.iter().enumerate() {
+            // Most candidates of a long scan are beyond the cut: reject those before reading
+            // their TIDs (ties and NaN take the full comparison in `push`).
+            if self.after.is_none() && self.threshold.is_some_and(|t| d > t.dist) {
+                continue;
+            }
             let tid = layout.tid(page, pos);
             if tid.is_valid() {
                 self.push(Candidate {
