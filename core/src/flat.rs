@@ -609,7 +609,7 @@ impl Collector {
         if layout.pages_per_slot == 1 {
             for (i, page) in pages.iter().enumerate() {
                 if let Some(ahead) = pages.get(i + PREFETCH_AHEAD) {
-                    prefetch(&ahead[layout.vectors_offset..layout.used_end()]);
+                    prefetch(&ahead[..layout.used_end()]);
                 }
                 self.add_page(layout, q, page);
             }
@@ -617,9 +617,7 @@ impl Collector {
             let mut slots = pages.chunks(layout.pages_per_slot).peekable();
             while let Some(slot_pages) = slots.next() {
                 if let Some(ahead) = slots.peek() {
-                    ahead
-                        .iter()
-                        .for_each(|p| prefetch(&p[layout.vectors_offset..layout.used_end()]));
+                    ahead.iter().for_each(|p| prefetch(&p[..layout.used_end()]));
                 }
                 self.add_spanning_slot(layout, q, slot_pages);
             }
