@@ -308,7 +308,7 @@ pub unsafe extern "C-unwind" fn ambuild(
         metric,
         n_slots: 0,
         free_hint: 0,
-        extra: [lists as u64, 0, 0, 0],
+        extra: [lists as u64, super::new_stamp(), 0, 0],
     };
     write_fixed_pages(index, &ivf, &meta, &centroids, BulkPageWriter);
 
@@ -470,7 +470,7 @@ pub unsafe extern "C-unwind" fn ambuildempty(index: pg_sys::Relation) {
         metric,
         n_slots: 0,
         free_hint: 0,
-        extra: [lists as u64, 0, 0, 0],
+        extra: [lists as u64, super::new_stamp(), 0, 0],
     };
     write_fixed_pages(index, &ivf, &meta, &centroids, InitForkWriter);
     log_init_fork(index);

@@ -41,7 +41,12 @@ pub unsafe extern "C-unwind" fn aminsert(
     }
     let (_, bytes) = datum_bytes(*values, elem);
     let tid = item_pointer_to_tid(&*heap_tid);
-    let list = kmeans::nearest(&v, &ivf.centroids, v.len(), spherical(ivf.meta.metric));
+    let list = kmeans::nearest(
+        &v,
+        &ivf.cache.centroids,
+        v.len(),
+        spherical(ivf.meta.metric),
+    );
     let slots = ivf.slots;
 
     let mut w = WalWrite::start(index);

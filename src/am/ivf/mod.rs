@@ -4,6 +4,7 @@
 //! page, data pages chained per list).
 
 mod build;
+mod cache;
 mod insert;
 mod scan;
 mod vacuum;
@@ -18,6 +19,7 @@ use vector_core::ivf::{read_entry, IvfLayout, ListEntry};
 use super::{base_routine, AmRoutine};
 use crate::storage::{check_meta, PageRead, META_BLOCK};
 use crate::types::error;
+use cache::IvfCache;
 
 pub const DEFAULT_LISTS: i32 = 100;
 
@@ -152,7 +154,25 @@ struct IvfIndex {
     meta: Meta,
     ivf: IvfLayout,
     slots: SlotLayout,
-    centroids: Vec<f32>,
+    /// Centroids and list chains, remembered per backend (returned to the cache on drop).
+    cache: IvfCache,
+}
+
+impl Drop for IvfIndex {
+    fn drop(&mut self) {
+        std::mem::replace(&mut self.cache, IvfCache::none()).put_back();
+    }
+}
+
+/// A fresh nonzero stamp for a build's meta page (`extra[1]`): lets backends tell this build's
+/// centroids from any earlier ones in the same relation file.
+fn new_stamp() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let now = unsafe { pg_sys::GetCurrentTimestamp() } as u64;
+    let pid = unsafe { pg_sys::MyProcPid } as u64;
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    (now ^ (pid << 44) ^ n.rotate_right(16)).max(1)
 }
 
 fn open(index: pg_sys::Relation) -> IvfIndex {
@@ -161,7 +181,19 @@ fn open(index: pg_sys::Relation) -> IvfIndex {
         check_meta(Meta::read(page.bytes()), index)
     };
     let lists = meta.extra[0] as usize;
+    let stamp = meta.extra[1];
     let ivf = IvfLayout::new(lists, meta.dims as usize);
+    let slots = SlotLayout::new(meta.dims as usize, meta.elem);
+    if let Some(cache) = IvfCache::take(index, stamp) {
+        if cache.centroids.len() == lists * meta.dims as usize {
+            return IvfIndex {
+                meta,
+                ivf,
+                slots,
+                cache,
+            };
+        }
+    }
     let mut stream = Vec::with_capacity(lists * meta.dims as usize * 4);
     for i in 0..ivf.centroid_pages {
         let page = PageRead::new(index, ivf.first_centroid_block() + i as u32);
@@ -174,9 +206,10 @@ fn open(index: pg_sys::Relation) -> IvfIndex {
             );
         }
     }
+    let centroids = ivf.centroids_from_stream(&stream);
     IvfIndex {
-        slots: SlotLayout::new(meta.dims as usize, meta.elem),
-        centroids: ivf.centroids_from_stream(&stream),
+        cache: IvfCache::new(index, stamp, centroids, lists),
+        slots,
         meta,
         ivf,
     }
@@ -191,7 +224,7 @@ impl IvfIndex {
         } else {
             Metric::L2
         };
-        vector_core::distance::batch_f32(metric, q, 0.0, &self.centroids, &mut out);
+        vector_core::distance::batch_f32(metric, q, 0.0, &self.cache.centroids, &mut out);
         out
     }
 

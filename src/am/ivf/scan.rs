@@ -6,8 +6,8 @@
 
 use pgrx::pg_sys;
 use pgrx::prelude::*;
-use vector_core::flat::{Query, INVALID_BLOCK};
-use vector_core::ivf::nearest_lists;
+use vector_core::flat::Query;
+use vector_core::ivf::{nearest_lists, read_entry};
 use vector_core::order::{Candidate, LazyOrder};
 
 use super::{open, IterativeScan, IvfIndex, ITERATIVE_SCAN, MAX_PROBES, PROBES};
@@ -108,32 +108,51 @@ pub unsafe extern "C-unwind" fn amgettuple(
     }
 }
 
-/// Score every vector of `lists`, walking each list's chain from its head.
-fn score_lists(index: pg_sys::Relation, state: &ScanState, lists: &[usize]) -> Vec<Candidate> {
-    let ivf = state.index.as_ref().unwrap();
+/// Score every vector of `lists`. Each list's chain comes from the backend's cache (walking
+/// only pages linked in since it was cached), so its pages are pinned without first reading
+/// their predecessors, mostly through the buffer each was last found in.
+fn score_lists(index: pg_sys::Relation, state: &mut ScanState, lists: &[usize]) -> Vec<Candidate> {
+    let ivf = state.index.as_mut().unwrap();
     let slots = ivf.slots;
     let query = Query::new(
         ivf.meta.metric,
         state.query.clone().unwrap_or_else(|| vec![0.0; slots.dims]),
     );
-    let run = run_pages(&slots);
-    let mut pending = lists.iter();
-    let mut block = INVALID_BLOCK;
+    // The lists' current heads, each directory page pinned once (and released before any data
+    // page is pinned: inserts lock a data page and then the directory).
+    let mut heads = Vec::with_capacity(lists.len());
+    let mut dir: Option<(u32, PageRead)> = None;
+    for &list in lists {
+        let (block, at) = ivf.ivf.entry_location(list);
+        if dir.as_ref().map(|d| d.0) != Some(block) {
+            drop(dir.take()); // one directory page pinned at a time
+            dir = Some((block, PageRead::new(index, block)));
+        }
+        heads.push(read_entry(dir.as_ref().unwrap().1.bytes(), at).head);
+    }
+    drop(dir);
+    for (&list, &head) in lists.iter().zip(&heads) {
+        ivf.cache.chain(list, head, |block| {
+            pgrx::check_for_interrupts!();
+            slots.next_block(PageRead::new(index, block).bytes())
+        });
+    }
+
+    let chains = &mut ivf.cache.chains;
+    let run = run_pages(&slots) as usize;
+    let (mut li, mut pos) = (0, 0);
     let mut all = score_runs(&slots, &query, None, None, || {
-        let mut pages = Vec::new();
-        while (pages.len() as u64) < run {
-            if block == INVALID_BLOCK {
-                match pending.next() {
-                    Some(&list) => {
-                        block = ivf.entry(index, list).head;
-                        continue;
-                    }
-                    None => break,
-                }
+        let mut pages = Vec::with_capacity(run);
+        while pages.len() < run && li < lists.len() {
+            let chain = chains[lists[li]].as_mut().expect("chain resolved above");
+            if pos >= chain.blocks.len() {
+                (li, pos) = (li + 1, 0);
+                continue;
             }
-            let page = PageRead::new(index, block);
-            block = slots.next_block(page.bytes());
+            let page = PageRead::with_hint(index, chain.blocks[pos], chain.hints[pos]);
+            chain.hints[pos] = page.buffer();
             pages.push(page);
+            pos += 1;
         }
         (!pages.is_empty()).then_some(pages)
     });

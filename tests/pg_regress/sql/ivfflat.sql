@@ -96,6 +96,29 @@ CREATE INDEX ON ivsmall USING ivfflat (v vector_l2_ops) WITH (lists = 50);
 SET ivfflat.probes = 50;
 SELECT same('ivsmall', '<->', '[3,3]', 20) AS lists_over_rows;
 RESET ivfflat.probes;
+-- the per-backend cache of centroids and list chains (all in this one session): rows
+-- inserted after a scan cached the chains (new head pages) are found; so are rows after
+-- REINDEX with other lists, TRUNCATE, and a rebuild under the same name
+CREATE TABLE ivcache (id int, v vector(4));
+INSERT INTO ivcache SELECT i, ARRAY[i % 13, i % 7, i % 5, i % 3]::real[] FROM generate_series(1, 2000) i;
+CREATE INDEX ivcache_idx ON ivcache USING ivfflat (v vector_l2_ops) WITH (lists = 4);
+SET ivfflat.probes = 4;
+SELECT same('ivcache', '<->', '[1,2,3,4]', 10) AS cached_first;
+INSERT INTO ivcache SELECT 10000 + i, ARRAY[1 + i * 1e-3, 2, 3, 4]::real[] FROM generate_series(1, 1500) i;
+SELECT same('ivcache', '<->', '[1,2,3,4]', 50) AS after_inserts;
+SELECT count(*) AS all_rows FROM (SELECT id FROM ivcache ORDER BY v <-> '[1,2,3,4]' LIMIT 100000) s;
+ALTER INDEX ivcache_idx SET (lists = 9);
+REINDEX INDEX ivcache_idx;
+SET ivfflat.probes = 9;
+SELECT same('ivcache', '<->', '[9,0,0,0]', 10) AS after_reindex;
+TRUNCATE ivcache;
+INSERT INTO ivcache VALUES (1, '[5,5,5,5]'), (2, '[6,6,6,6]');
+SELECT array_agg(id) AS after_truncate FROM (SELECT id FROM ivcache ORDER BY v <-> '[6,6,6,6]' LIMIT 5) s;
+DROP INDEX ivcache_idx;
+CREATE INDEX ivcache_idx ON ivcache USING ivfflat (v vector_l2_ops) WITH (lists = 1);
+INSERT INTO ivcache VALUES (3, '[7,7,7,7]');
+SELECT array_agg(id) AS after_recreate FROM (SELECT id FROM ivcache ORDER BY v <-> '[7,7,7,7]' LIMIT 5) s;
+RESET ivfflat.probes;
 -- errors with pgvector's wording
 CREATE INDEX ON iv USING ivfflat (v vector_l2_ops) WITH (lists = 0);
 CREATE INDEX ON iv USING ivfflat (v vector_l2_ops) WITH (lists = 32769);
@@ -110,4 +133,4 @@ CREATE INDEX ON ivmem USING ivfflat (v vector_l2_ops) WITH (lists = 1000);
 RESET maintenance_work_mem;
 SHOW ivfflat.probes;
 SELECT opcname, amvalidate(oid) FROM pg_opclass WHERE opcmethod = (SELECT oid FROM pg_am WHERE amname = 'ivfflat') ORDER BY opcname;
-DROP TABLE iv, ivq, ivc, ivh, ivbig, ive, ivsmall, ivnodim, ivmem;
+DROP TABLE iv, ivq, ivc, ivh, ivbig, ive, ivsmall, ivnodim, ivmem, ivcache;

@@ -1,0 +1,131 @@
+//! Per-backend memory of an ivfflat index's immutable parts: its centroids and the block
+//! sequence of each list's page chain, with the shared buffer each block was last found in.
+//!
+//! What makes caching safe:
+//! - Centroids never change after a build. Every build writes a fresh nonzero *stamp* into the
+//!   meta page (`extra[1]`), and an entry is used only for the same relation file and stamp;
+//!   REINDEX, TRUNCATE and an unlogged index's reset after a crash all change one of the two.
+//! - A page's `next` link is written once, when the page is created: inserts link new pages in
+//!   at the head, VACUUM frees slots but never unlinks pages. So the chain that starts at a
+//!   given head block is fixed forever, and a list whose directory entry names a new head only
+//!   needs the new pages walked, up to the old head.
+//! - Buffer numbers are hints: `PageRead::with_hint` checks the buffer still holds the block.
+//!
+//! A scan takes its index's entry out of the cache and puts it back when it ends (or when its
+//! memory context goes), so entries are never shared between two live scans.
+
+use std::cell::RefCell;
+
+use pgrx::pg_sys;
+use vector_core::flat::INVALID_BLOCK;
+
+/// One list's chain: blocks in chain order, from `head`.
+#[derive(Default)]
+pub struct Chain {
+    pub head: u32,
+    pub blocks: Vec<u32>,
+    pub hints: Vec<pg_sys::Buffer>,
+}
+
+pub struct IvfCache {
+    key: (u32, u32, u32, u64),
+    pub centroids: Vec<f32>,
+    /// Indexed by list; `None` until a scan walks the list.
+    pub chains: Vec<Option<Chain>>,
+}
+
+thread_local! {
+    static CACHE: RefCell<Vec<IvfCache>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Indexes remembered per backend (least recently used dropped first).
+const ENTRIES: usize = 8;
+
+fn key(rel: pg_sys::Relation, stamp: u64) -> (u32, u32, u32, u64) {
+    let node = unsafe { (*rel).rd_node };
+    (
+        node.spcNode.to_u32(),
+        node.dbNode.to_u32(),
+        node.relNode.to_u32(),
+        stamp,
+    )
+}
+
+impl IvfCache {
+    /// The entry for `rel` built with `stamp`, if this backend has one (taken out of the cache).
+    /// Stamp 0 (an index built before stamps existed) is never cached.
+    pub fn take(rel: pg_sys::Relation, stamp: u64) -> Option<IvfCache> {
+        if stamp == 0 {
+            return None;
+        }
+        let key = key(rel, stamp);
+        CACHE.with(|all| {
+            let mut all = all.borrow_mut();
+            let i = all.iter().position(|e| e.key == key)?;
+            Some(all.remove(i))
+        })
+    }
+
+    /// A placeholder that is never cached.
+    pub fn none() -> IvfCache {
+        IvfCache {
+            key: (0, 0, 0, 0),
+            centroids: Vec::new(),
+            chains: Vec::new(),
+        }
+    }
+
+    pub fn new(rel: pg_sys::Relation, stamp: u64, centroids: Vec<f32>, lists: usize) -> IvfCache {
+        IvfCache {
+            key: key(rel, stamp),
+            centroids,
+            chains: (0..lists).map(|_| None).collect(),
+        }
+    }
+
+    /// Keep this entry for later scans of the same index.
+    pub fn put_back(self) {
+        if self.key.3 == 0 {
+            return;
+        }
+        CACHE.with(|all| {
+            let mut all = all.borrow_mut();
+            all.retain(|e| e.key != self.key);
+            if all.len() >= ENTRIES {
+                all.remove(0);
+            }
+            all.push(self);
+        });
+    }
+
+    /// The chain of `list` whose directory entry now names `head`: from the cache, extended by
+    /// walking the pages linked in since (`next_of(block)` reads a page's `next` link).
+    pub fn chain(
+        &mut self,
+        list: usize,
+        head: u32,
+        mut next_of: impl FnMut(u32) -> u32,
+    ) -> &mut Chain {
+        let slot = &mut self.chains[list];
+        let old = slot.take().unwrap_or_default();
+        if old.head == head && !old.blocks.is_empty() {
+            return slot.insert(old);
+        }
+        let mut chain = Chain {
+            head,
+            ..Chain::default()
+        };
+        let mut block = head;
+        while block != INVALID_BLOCK {
+            if block == old.head && !old.blocks.is_empty() {
+                chain.blocks.extend_from_slice(&old.blocks);
+                chain.hints.extend_from_slice(&old.hints);
+                break;
+            }
+            chain.blocks.push(block);
+            chain.hints.push(0);
+            block = next_of(block);
+        }
+        slot.insert(chain)
+    }
+}
