@@ -759,3 +759,134 @@ fn batch_panics_on_length_mismatch() {
     let mut out = [0.0f32; 2];
     batch_f32(Metric::L2, &[1.0, 2.0], 5.0, &[1.0, 2.0, 3.0], &mut out);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Panels
+// ---------------------------------------------------------------------------------------------
+
+/// Every panel level against `f64` dot products, for point counts around every level's group
+/// size, vector counts around the panel width and odd dimensions; padding columns are 0; the
+/// points are read from the middle of a NaN-padded buffer (a read outside them poisons a dot).
+#[test]
+fn panel_dots_match_f64_reference() {
+    let mut rng = SmallRng::seed_from_u64(91);
+    for dim in [1, 2, 3, 7, 15, 16, 17, 31, 128, 129, 300] {
+        for count in [1, 5, 31, 32, 33, 64, 100] {
+            let vectors: Vec<f32> = (0..count * dim).map(|_| rng.gen_range(-2.0..2.0)).collect();
+            let panels = Panels::new(&vectors, dim);
+            assert_eq!(panels.padded() % PANEL_WIDTH, 0);
+            for m in [1, 2, 3, 7, 8, 9, 17] {
+                let mut buf = vec![f32::NAN; (m + 2) * dim];
+                for x in &mut buf[dim..(m + 1) * dim] {
+                    *x = rng.gen_range(-3.0..3.0);
+                }
+                let points = &buf[dim..(m + 1) * dim];
+                for (name, out) in panels.dots_all_levels(points) {
+                    for r in 0..m {
+                        let x = &points[r * dim..(r + 1) * dim];
+                        for j in 0..panels.padded() {
+                            let got = out[r * panels.padded() + j];
+                            if j >= count {
+                                assert_eq!(got, 0.0, "{name}: padding column {j}");
+                                continue;
+                            }
+                            let c = &vectors[j * dim..(j + 1) * dim];
+                            let exact: f64 =
+                                x.iter().zip(c).map(|(&a, &b)| a as f64 * b as f64).sum();
+                            let scale: f64 = x
+                                .iter()
+                                .zip(c)
+                                .map(|(&a, &b)| (a as f64 * b as f64).abs())
+                                .sum();
+                            assert!(
+                                (got as f64 - exact).abs() <= 1e-6 * scale.max(1e-30) * dim as f64,
+                                "{name} dim {dim} count {count} m {m}: point {r} vector {j}: {got} vs {exact}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `nearest2` of every level against a brute force in `i64` on small integers (every sum is
+/// exact in `f32`, so results must match exactly, ties included: duplicated vectors make the
+/// lowest index win and `d2 == d1`), for L2 in expanded form and for `−2·dot`.
+#[test]
+fn panel_nearest2_exact_on_integers() {
+    let mut rng = SmallRng::seed_from_u64(92);
+    for dim in [1, 3, 16, 17, 64] {
+        for count in [1, 2, 31, 32, 33, 70] {
+            let mut vectors: Vec<f32> = (0..count * dim)
+                .map(|_| rng.gen_range(-4..=4) as f32)
+                .collect();
+            if count > 40 {
+                // Duplicates in other lanes and panels of earlier vectors.
+                for (dst, src) in [(40, 3), (69, 3), (35, 34)] {
+                    let v = vectors[src * dim..(src + 1) * dim].to_vec();
+                    vectors[dst * dim..(dst + 1) * dim].copy_from_slice(&v);
+                }
+            }
+            let panels = Panels::new(&vectors, dim);
+            for m in [1, 2, 7, 8, 9, 16, 17] {
+                let mut points: Vec<f32> =
+                    (0..m * dim).map(|_| rng.gen_range(-4..=4) as f32).collect();
+                if count > 40 {
+                    points[..dim].copy_from_slice(&vectors[3 * dim..4 * dim]);
+                    // exact tie at 0
+                }
+                for l2 in [true, false] {
+                    let norm = |v: &[f32]| v.iter().map(|&x| (x as i64) * (x as i64)).sum::<i64>();
+                    let point_add: Vec<f32> = points
+                        .chunks_exact(dim)
+                        .map(|x| if l2 { norm(x) as f32 } else { 0.0 })
+                        .collect();
+                    let mut vector_add: Vec<f32> = vectors
+                        .chunks_exact(dim)
+                        .map(|v| if l2 { norm(v) as f32 } else { 0.0 })
+                        .collect();
+                    vector_add.resize(panels.padded(), f32::INFINITY);
+                    for (name, out) in panels.nearest2_all_levels(&points, &point_add, &vector_add)
+                    {
+                        for (r, x) in points.chunks_exact(dim).enumerate() {
+                            let ds: Vec<i64> = vectors
+                                .chunks_exact(dim)
+                                .map(|v| {
+                                    let dot: i64 =
+                                        x.iter().zip(v).map(|(&a, &b)| a as i64 * b as i64).sum();
+                                    if l2 {
+                                        norm(x) + norm(v) - 2 * dot
+                                    } else {
+                                        -2 * dot
+                                    }
+                                })
+                                .collect();
+                            let d1 = *ds.iter().min().unwrap();
+                            let j1 = ds.iter().position(|&d| d == d1).unwrap();
+                            let mut rest = ds.clone();
+                            rest.remove(j1);
+                            let d2 = rest.iter().min().map_or(f32::INFINITY, |&d| d as f32);
+                            assert_eq!(
+                                out[r],
+                                (j1, d1 as f32, d2),
+                                "{name} dim {dim} count {count} m {m} l2 {l2} point {r}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn panel_nearest2_all_nan_or_empty_rows() {
+    // One vector whose distance is NaN: never the nearest, reported as inf.
+    let panels = Panels::new(&[1.0, 2.0], 2);
+    let mut add = vec![f32::NAN];
+    add.resize(panels.padded(), f32::INFINITY);
+    for (name, out) in panels.nearest2_all_levels(&[1.0, 1.0], &[0.0], &add) {
+        assert_eq!(out[0].1, f32::INFINITY, "{name}");
+    }
+}

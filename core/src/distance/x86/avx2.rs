@@ -42,6 +42,26 @@ impl Simd for Avx2 {
         let s = _mm_add_ss(s, _mm_movehdup_ps(s)); // lane 0 holds everything
         _mm_cvtss_f32(s)
     }
+    #[inline(always)]
+    unsafe fn splat(x: f32) -> __m256 {
+        _mm256_set1_ps(x)
+    }
+    #[inline(always)]
+    unsafe fn store(p: *mut f32, v: __m256) {
+        _mm256_storeu_ps(p, v)
+    }
+    #[inline(always)]
+    unsafe fn min(a: __m256, b: __m256) -> __m256 {
+        _mm256_min_ps(a, b)
+    }
+    #[inline(always)]
+    unsafe fn max(a: __m256, b: __m256) -> __m256 {
+        _mm256_max_ps(a, b)
+    }
+    #[inline(always)]
+    unsafe fn select_lt(a: __m256, b: __m256, x: __m256, y: __m256) -> __m256 {
+        _mm256_blendv_ps(y, x, _mm256_cmp_ps::<_CMP_LT_OQ>(a, b))
+    }
 }
 
 /// A window into this table at `8 - n` is a mask with the first `n` lanes set.
@@ -74,6 +94,7 @@ impl Load<Avx2> for half::f16 {
 
 super::entry_points!(
     Avx2,
+    2,
     "avx2+fma",
     "avx2,fma",
     "avx2+fma+f16c",

@@ -40,6 +40,26 @@ impl Simd for Avx512 {
     unsafe fn hsum(a: __m512) -> f32 {
         _mm512_reduce_add_ps(a)
     }
+    #[inline(always)]
+    unsafe fn splat(x: f32) -> __m512 {
+        _mm512_set1_ps(x)
+    }
+    #[inline(always)]
+    unsafe fn store(p: *mut f32, v: __m512) {
+        _mm512_storeu_ps(p, v)
+    }
+    #[inline(always)]
+    unsafe fn min(a: __m512, b: __m512) -> __m512 {
+        _mm512_min_ps(a, b)
+    }
+    #[inline(always)]
+    unsafe fn max(a: __m512, b: __m512) -> __m512 {
+        _mm512_max_ps(a, b)
+    }
+    #[inline(always)]
+    unsafe fn select_lt(a: __m512, b: __m512, x: __m512, y: __m512) -> __m512 {
+        _mm512_mask_blend_ps(_mm512_cmp_ps_mask::<_CMP_LT_OQ>(a, b), y, x)
+    }
 }
 
 impl Load<Avx512> for f32 {
@@ -68,6 +88,7 @@ impl Load<Avx512> for half::f16 {
 
 super::entry_points!(
     Avx512,
+    8,
     "avx512f",
     "avx512f",
     "avx512f+f16c",

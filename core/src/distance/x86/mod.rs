@@ -52,6 +52,156 @@ pub(crate) trait Simd {
     unsafe fn abs(a: Self::V) -> Self::V;
     /// Sum of all lanes.
     unsafe fn hsum(a: Self::V) -> f32;
+    /// Every lane `x`.
+    unsafe fn splat(x: f32) -> Self::V;
+    /// Stores all lanes at `p` (unaligned).
+    unsafe fn store(p: *mut f32, v: Self::V);
+    unsafe fn min(a: Self::V, b: Self::V) -> Self::V;
+    unsafe fn max(a: Self::V, b: Self::V) -> Self::V;
+    /// Lane-wise `if a < b { x } else { y }` (false for NaN).
+    unsafe fn select_lt(a: Self::V, b: Self::V, x: Self::V, y: Self::V) -> Self::V;
+}
+
+/// `0.0, 1.0, …`: lane numbers as floats, for index vectors.
+static IOTA: [f32; crate::distance::PANEL_WIDTH] = {
+    let mut a = [0f32; crate::distance::PANEL_WIDTH];
+    let mut i = 0;
+    while i < a.len() {
+        a[i] = i as f32;
+        i += 1;
+    }
+    a
+};
+
+/// For each point `r`: the smallest and second smallest of `d_j = point_add[r] + panel_add[j]
+/// − 2·x_r·v_j` over the panels' vectors, and the index of the smallest, written to `out[r]`
+/// as `(index, d1, d2)`. The same blocking as [`panel_dots`]; every lane keeps its own running
+/// smallest two and index (strict `<`: the first of equal values stays), reduced at the end by
+/// [`crate::distance::reduce_lanes`]. `panel_add` has one entry per padded column (padding
+/// columns should be `+inf`).
+#[inline(always)]
+#[allow(clippy::needless_range_loop)] // register blocks indexed in lockstep
+pub(crate) unsafe fn panel_nearest2<S: Simd, const R: usize, const V: usize>(
+    points: &[f32],
+    dim: usize,
+    panels: &[f32],
+    point_add: &[f32],
+    panel_add: &[f32],
+    out: &mut [(usize, f32, f32)],
+) where
+    f32: Load<S>,
+{
+    use crate::distance::PANEL_WIDTH;
+    debug_assert_eq!(V * S::LANES, PANEL_WIDTH);
+    let m = points.len() / dim;
+    let n_panels = panels.len() / (dim * PANEL_WIDTH);
+    assert!(panel_add.len() >= n_panels * PANEL_WIDTH && point_add.len() >= m && out.len() >= m);
+    let pp = points.as_ptr();
+    let minus_two = S::splat(-2.0);
+    let mut g = 0;
+    while g < m {
+        let rows: [*const f32; R] = core::array::from_fn(|r| pp.add((g + r).min(m - 1) * dim));
+        let add_r: [S::V; R] = core::array::from_fn(|r| S::splat(point_add[(g + r).min(m - 1)]));
+        let inf = S::splat(f32::INFINITY);
+        let mut m1 = [[inf; V]; R];
+        let mut m2 = [[inf; V]; R];
+        let mut i1 = [[S::zero(); V]; R];
+        for p in 0..n_panels {
+            let base = panels.as_ptr().add(p * dim * PANEL_WIDTH);
+            let mut acc = [[S::zero(); V]; R];
+            for i in 0..dim {
+                let row = base.add(i * PANEL_WIDTH);
+                let c: [S::V; V] =
+                    core::array::from_fn(|v| <f32 as Load<S>>::load(row.add(v * S::LANES)));
+                for r in 0..R {
+                    let x = S::splat(*rows[r].add(i));
+                    for v in 0..V {
+                        acc[r][v] = S::fmadd(x, c[v], acc[r][v]);
+                    }
+                }
+            }
+            let first = S::splat((p * PANEL_WIDTH) as f32);
+            for v in 0..V {
+                let idx = S::add(
+                    first,
+                    <f32 as Load<S>>::load(IOTA.as_ptr().add(v * S::LANES)),
+                );
+                let cadd =
+                    <f32 as Load<S>>::load(panel_add.as_ptr().add(p * PANEL_WIDTH + v * S::LANES));
+                for r in 0..R {
+                    let d = S::fmadd(minus_two, acc[r][v], S::add(add_r[r], cadd));
+                    m2[r][v] = S::min(m2[r][v], S::max(m1[r][v], d));
+                    i1[r][v] = S::select_lt(d, m1[r][v], idx, i1[r][v]);
+                    m1[r][v] = S::select_lt(d, m1[r][v], d, m1[r][v]);
+                }
+            }
+        }
+        for r in 0..R.min(m - g) {
+            let (mut a1, mut a2, mut ai) = (
+                [0f32; PANEL_WIDTH],
+                [0f32; PANEL_WIDTH],
+                [0f32; PANEL_WIDTH],
+            );
+            for v in 0..V {
+                S::store(a1.as_mut_ptr().add(v * S::LANES), m1[r][v]);
+                S::store(a2.as_mut_ptr().add(v * S::LANES), m2[r][v]);
+                S::store(ai.as_mut_ptr().add(v * S::LANES), i1[r][v]);
+            }
+            out[g + r] = crate::distance::reduce_lanes(&a1, &a2, &ai);
+        }
+        g += R;
+    }
+}
+
+/// Dot products of points against [`Panels`](crate::distance::Panels): `R` points at a time
+/// against one panel of `PANEL_WIDTH` vectors, `V = PANEL_WIDTH / LANES` registers per panel row,
+/// so `R × V` independent accumulators (8 or 16) hide the FMA latency and every panel row loaded
+/// serves `R` points. `out` has `stride ≥ panels.padded()` floats per point.
+#[inline(always)]
+#[allow(clippy::needless_range_loop)] // register blocks indexed in lockstep
+pub(crate) unsafe fn panel_dots<S: Simd, const R: usize, const V: usize>(
+    points: &[f32],
+    dim: usize,
+    panels: &[f32],
+    out: &mut [f32],
+    stride: usize,
+) where
+    f32: Load<S>,
+{
+    use crate::distance::PANEL_WIDTH;
+    debug_assert_eq!(V * S::LANES, PANEL_WIDTH);
+    let m = points.len() / dim;
+    let n_panels = panels.len() / (dim * PANEL_WIDTH);
+    assert!(out.len() >= m.saturating_sub(1) * stride + n_panels * PANEL_WIDTH || m == 0);
+    assert!(stride >= n_panels * PANEL_WIDTH);
+    let (pp, po) = (points.as_ptr(), out.as_mut_ptr());
+    let mut g = 0;
+    while g < m {
+        // A short last group repeats its last point (computed, not stored).
+        let rows: [*const f32; R] = core::array::from_fn(|r| pp.add((g + r).min(m - 1) * dim));
+        for p in 0..n_panels {
+            let base = panels.as_ptr().add(p * dim * PANEL_WIDTH);
+            let mut acc = [[S::zero(); V]; R];
+            for i in 0..dim {
+                let row = base.add(i * PANEL_WIDTH);
+                let c: [S::V; V] =
+                    core::array::from_fn(|v| <f32 as Load<S>>::load(row.add(v * S::LANES)));
+                for r in 0..R {
+                    let x = S::splat(*rows[r].add(i));
+                    for v in 0..V {
+                        acc[r][v] = S::fmadd(x, c[v], acc[r][v]);
+                    }
+                }
+            }
+            for r in 0..R.min(m - g) {
+                let dst = po.add((g + r) * stride + p * PANEL_WIDTH);
+                for v in 0..V {
+                    S::store(dst.add(v * S::LANES), acc[r][v]);
+                }
+            }
+        }
+        g += R;
+    }
 }
 
 /// An element type that loads as one vector of `f32` lanes of level `S`.
@@ -255,7 +405,7 @@ pub(crate) unsafe fn f16_tail<const N: usize>(p: *const f16, n: usize) -> [f16; 
 /// `F32_KERNELS` / `F16_KERNELS`. `$f32_features` is enabled on the f32 kernels, `$f16_features`
 /// on the f16 and mixed ones.
 macro_rules! entry_points {
-    ($S:ty, $name32:literal, $f32_features:literal, $name16:literal, $f16_features:literal) => {
+    ($S:ty, $panel_rows:literal, $name32:literal, $f32_features:literal, $name16:literal, $f16_features:literal) => {
         use crate::distance::x86::{run, CosineParts, Dot, Level, Norm, L1, L2};
         use crate::distance::{batch_loop, F16Kernels, F32Kernels, Metric};
         use half::f16;
@@ -299,6 +449,33 @@ macro_rules! entry_points {
         #[target_feature(enable = $f32_features)]
         pub unsafe fn norm_squared(a: &[f32]) -> f32 {
             run::<$S, Norm, _, _>(a, a)
+        }
+        /// See [`crate::distance::Panels::dots`].
+        ///
+        /// # Safety
+        #[doc = concat!("The CPU must support `", $f32_features, "` (see the `has_*` functions in [`super`]).")]
+        #[target_feature(enable = $f32_features)]
+        pub unsafe fn panel_dots(points: &[f32], dim: usize, panels: &[f32], out: &mut [f32], stride: usize) {
+            crate::distance::x86::panel_dots::<$S, $panel_rows, { crate::distance::PANEL_WIDTH / <$S as crate::distance::x86::Simd>::LANES }>(
+                points, dim, panels, out, stride,
+            )
+        }
+        /// See [`crate::distance::Panels::nearest2`].
+        ///
+        /// # Safety
+        #[doc = concat!("The CPU must support `", $f32_features, "` (see the `has_*` functions in [`super`]).")]
+        #[target_feature(enable = $f32_features)]
+        pub unsafe fn panel_nearest2(
+            points: &[f32],
+            dim: usize,
+            panels: &[f32],
+            point_add: &[f32],
+            panel_add: &[f32],
+            out: &mut [(usize, f32, f32)],
+        ) {
+            crate::distance::x86::panel_nearest2::<$S, $panel_rows, { crate::distance::PANEL_WIDTH / <$S as crate::distance::x86::Simd>::LANES }>(
+                points, dim, panels, point_add, panel_add, out,
+            )
         }
         /// See [`crate::distance::batch_f32`].
         ///
