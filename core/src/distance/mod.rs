@@ -244,6 +244,9 @@ pub const PANEL_WIDTH: usize = 32;
 
 type PanelFn = unsafe fn(&[f32], usize, &[f32], &mut [f32], usize);
 type Nearest2Fn = unsafe fn(&[f32], usize, &[f32], &[f32], &[f32], &mut [(usize, f32, f32)]);
+/// One level's `nearest2` results, by level name (tests).
+#[cfg(test)]
+type LevelResults = Vec<(&'static str, Vec<(usize, f32, f32)>)>;
 
 /// A set of vectors (e.g. k-means centroids) transposed for many-against-many dot products:
 /// panel `p` holds vectors `32p .. 32p+32` as `dim` rows of 32 floats (missing vectors are
@@ -320,7 +323,7 @@ impl Panels {
         points: &[f32],
         point_add: &[f32],
         vector_add: &[f32],
-    ) -> Vec<(&'static str, Vec<(usize, f32, f32)>)> {
+    ) -> LevelResults {
         nearest2_levels()
             .into_iter()
             .map(|(name, f)| {
