@@ -136,6 +136,33 @@ pub fn datum_values(datum: pg_sys::Datum, elem: ElemKind) -> Vec<f32> {
     }
 }
 
+/// Calls `f(values, bytes)` with an indexed value's elements as `f32` and its raw element bytes
+/// as stored on data pages (native endianness), without copying `f32` vectors.
+pub fn with_datum<R>(
+    datum: pg_sys::Datum,
+    elem: ElemKind,
+    f: impl FnOnce(&[f32], &[u8]) -> R,
+) -> R {
+    unsafe {
+        match elem {
+            ElemKind::F32 => {
+                let v = Vector::from_datum(datum, false).unwrap();
+                let values = v.as_slice();
+                let bytes =
+                    std::slice::from_raw_parts(values.as_ptr() as *const u8, values.len() * 4);
+                f(values, bytes)
+            }
+            ElemKind::F16 => {
+                let v = HalfVec::from_datum(datum, false).unwrap();
+                let halves = v.as_slice();
+                let bytes =
+                    std::slice::from_raw_parts(halves.as_ptr() as *const u8, halves.len() * 2);
+                f(&v.to_f32_vec(), bytes)
+            }
+        }
+    }
+}
+
 /// An indexed value's raw element bytes as stored on data pages (native endianness).
 pub fn datum_bytes(datum: pg_sys::Datum, elem: ElemKind) -> (usize, Vec<u8>) {
     unsafe {

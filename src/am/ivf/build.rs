@@ -6,6 +6,8 @@
 //!    the head of its list's chain. Memory stays at one page per list plus one batch.
 //! Then every page is WAL-logged once.
 
+use std::sync::{mpsc, Arc};
+
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use vector_core::distance::Metric;
@@ -15,7 +17,7 @@ use vector_core::kmeans::{self, KMeansParams};
 
 use super::{lists_option, spherical};
 use crate::am::flat::item_pointer_to_tid;
-use crate::am::{column_dims, datum_bytes, dimension_mismatch, opclass_metric};
+use crate::am::{column_dims, dimension_mismatch, opclass_metric};
 use crate::storage::{log_all_pages, log_init_fork, BulkPage, WalWrite};
 use crate::types::error;
 
@@ -94,57 +96,109 @@ unsafe extern "C-unwind" fn sample_callback(
         return;
     }
     let s = &mut *(state as *mut Sampler);
-    let v = crate::am::datum_values(*values, s.elem);
-    s.add(&v);
+    crate::am::with_datum(*values, s.elem, |v, _| s.add(v));
     if s.seen % 4096 == 0 {
         pgrx::check_for_interrupts!();
     }
 }
 
-/// Phase 3 state: a batch of rows waiting for assignment, and one open page image per list.
+/// Phase 3 state: the batch of rows being collected, the previous batch being assigned on the
+/// worker pool meanwhile, and one open page image per list.
 struct Loader {
     elem: vector_core::flat::ElemKind,
     dims: usize,
     metric: Metric,
     index: pg_sys::Relation,
     slots: SlotLayout,
-    centroids: Vec<f32>,
-    batch_values: Vec<f32>,
-    batch_rows: Vec<(Tid, Vec<u8>)>,
+    centroids: Arc<Vec<f32>>,
+    batch: Batch,
+    /// The batch handed to the pool, and where its lists will arrive.
+    assigning: Option<(Batch, mpsc::Receiver<Vec<u32>>)>,
     /// Per list: (page image, next free position).
     open: Vec<Option<(Vec<u8>, usize)>>,
     entries: Vec<ListEntry>,
-    loaded: u64,
+}
+
+/// Rows collected for assignment: their values (f32), TIDs and stored bytes.
+#[derive(Default)]
+struct Batch {
+    values: Vec<f32>,
+    tids: Vec<Tid>,
+    bytes: Vec<u8>,
 }
 
 impl Loader {
-    fn add(&mut self, tid: Tid, values: Vec<f32>, bytes: Vec<u8>) {
+    fn add(&mut self, tid: Tid, values: &[f32], bytes: &[u8]) {
         if values.len() != self.dims {
             dimension_mismatch(self.dims as u32, values.len());
         }
-        self.batch_values.extend_from_slice(&values);
-        self.batch_rows.push((tid, bytes));
-        if self.batch_rows.len() == BATCH {
+        self.batch.values.extend_from_slice(values);
+        self.batch.bytes.extend_from_slice(bytes);
+        self.batch.tids.push(tid);
+        if self.batch.tids.len() == BATCH {
             self.flush_batch();
         }
     }
 
+    /// Hand the current batch to the worker pool (the backend goes on reading the heap while
+    /// it is assigned), and write out the previous one.
     fn flush_batch(&mut self) {
-        if self.batch_rows.is_empty() {
-            return;
+        let batch = std::mem::take(&mut self.batch);
+        let (tx, rx) = mpsc::channel();
+        let (values, centroids) = (batch.values, self.centroids.clone());
+        let (dims, sph) = (self.dims, spherical(self.metric));
+        crate::am::ensure_pool();
+        // Owned inputs only: if the backend errors out meanwhile, the task just finishes.
+        // A panic must not reach rayon's handler (it aborts the process): it drops `tx`, and
+        // the backend reports an error.
+        rayon::spawn(move || {
+            let assign = || kmeans::assign(&values, dims, &centroids, sph);
+            if let Ok(lists) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(assign)) {
+                let _ = tx.send(lists);
+            }
+        });
+        let batch = Batch {
+            values: Vec::new(),
+            tids: batch.tids,
+            bytes: batch.bytes,
+        };
+        if let Some(previous) = self.assigning.replace((batch, rx)) {
+            self.write_batch(previous);
         }
-        let lists = kmeans::assign(
-            &self.batch_values,
-            self.dims,
-            &self.centroids,
-            spherical(self.metric),
-        );
-        let rows = std::mem::take(&mut self.batch_rows);
-        for ((tid, bytes), list) in rows.into_iter().zip(lists) {
-            self.append(list as usize, tid, &bytes);
+    }
+
+    /// Wait for the batch being assigned (if any) and write it out.
+    fn finish_batches(&mut self) {
+        if !self.batch.tids.is_empty() {
+            self.flush_batch();
         }
-        self.batch_values.clear();
-        self.loaded = self.loaded.saturating_add(BATCH as u64);
+        if let Some(previous) = self.assigning.take() {
+            self.write_batch(previous);
+        }
+    }
+
+    fn write_batch(&mut self, (batch, rx): (Batch, mpsc::Receiver<Vec<u32>>)) {
+        let lists = loop {
+            match rx.recv_timeout(std::time::Duration::from_millis(50)) {
+                Ok(lists) => break lists,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    pgrx::check_for_interrupts!();
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => error(
+                    PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+                    "ivfflat build: assignment worker failed".into(),
+                ),
+            }
+        };
+        let size = self.slots.vec_bytes;
+        for ((tid, bytes), list) in batch
+            .tids
+            .iter()
+            .zip(batch.bytes.chunks_exact(size))
+            .zip(lists)
+        {
+            self.append(list as usize, *tid, bytes);
+        }
         progress(
             pg_sys::PROGRESS_CREATEIDX_TUPLES_DONE,
             self.entries.iter().map(|e| e.count as i64).sum(),
@@ -219,9 +273,8 @@ unsafe extern "C-unwind" fn load_callback(
         return;
     }
     let l = &mut *(state as *mut Loader);
-    let v = crate::am::datum_values(*values, l.elem);
-    let (_, bytes) = datum_bytes(*values, l.elem);
-    l.add(item_pointer_to_tid(&*tid), v, bytes);
+    let tid = item_pointer_to_tid(&*tid);
+    crate::am::with_datum(*values, l.elem, |v, bytes| l.add(tid, v, bytes));
 }
 
 #[pg_guard]
@@ -321,12 +374,11 @@ pub unsafe extern "C-unwind" fn ambuild(
         metric,
         index,
         slots: SlotLayout::new(dims, elem),
-        centroids,
-        batch_values: Vec::with_capacity(BATCH * dims),
-        batch_rows: Vec::with_capacity(BATCH),
+        centroids: Arc::new(centroids),
+        batch: Batch::default(),
+        assigning: None,
         open: (0..lists).map(|_| None).collect(),
         entries: vec![ListEntry::EMPTY; lists],
-        loaded: 0,
     };
     pg_sys::table_index_build_scan(
         heap,
@@ -338,7 +390,7 @@ pub unsafe extern "C-unwind" fn ambuild(
         &mut loader as *mut Loader as *mut std::ffi::c_void,
         std::ptr::null_mut(),
     );
-    loader.flush_batch();
+    loader.finish_batches();
     progress(pg_sys::PROGRESS_CREATEIDX_SUBPHASE, PHASE_LOAD);
     for list in 0..lists {
         loader.close_page(list);
