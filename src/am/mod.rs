@@ -136,6 +136,49 @@ pub fn datum_values(datum: pg_sys::Datum, elem: ElemKind) -> Vec<f32> {
     }
 }
 
+/// A memory context for the per-row work of build callbacks, emptied after every row. The
+/// callbacks run in the statement's context, where a detoasted copy of every TOASTed vector
+/// (over 2 KB: 512+ dimensions) would otherwise stay until the end of CREATE INDEX.
+pub struct RowContext(pg_sys::MemoryContext);
+
+impl RowContext {
+    pub fn new() -> RowContext {
+        RowContext(unsafe {
+            pg_sys::AllocSetContextCreateInternal(
+                pg_sys::CurrentMemoryContext,
+                c"vector_ext row".as_ptr(),
+                pg_sys::ALLOCSET_DEFAULT_MINSIZE as usize,
+                pg_sys::ALLOCSET_DEFAULT_INITSIZE as usize,
+                pg_sys::ALLOCSET_DEFAULT_MAXSIZE as usize,
+            )
+        })
+    }
+
+    /// The context, to [`RowContext::run`] in while the owner is borrowed mutably.
+    pub fn get(&self) -> pg_sys::MemoryContext {
+        self.0
+    }
+
+    /// Run `f` with `context` (a [`RowContext::get`]) current, then empty it. (After an error
+    /// the transaction's abort restores the current context and frees this one with its parent.)
+    pub fn run<R>(context: pg_sys::MemoryContext, f: impl FnOnce() -> R) -> R {
+        unsafe {
+            let old = pg_sys::CurrentMemoryContext;
+            pg_sys::CurrentMemoryContext = context;
+            let r = f();
+            pg_sys::CurrentMemoryContext = old;
+            pg_sys::MemoryContextReset(context);
+            r
+        }
+    }
+}
+
+impl Drop for RowContext {
+    fn drop(&mut self) {
+        unsafe { pg_sys::MemoryContextDelete(self.0) }
+    }
+}
+
 /// Calls `f(values, bytes)` with an indexed value's elements as `f32` and its raw element bytes
 /// as stored on data pages (native endianness), without copying `f32` vectors.
 pub fn with_datum<R>(

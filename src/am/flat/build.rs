@@ -5,7 +5,7 @@ use pgrx::pg_sys;
 use pgrx::prelude::*;
 use vector_core::flat::{IndexKind, Meta, SlotLayout, Tid};
 
-use crate::am::{column_dims, datum_bytes, dimension_mismatch, opclass_metric};
+use crate::am::{column_dims, dimension_mismatch, opclass_metric, RowContext};
 use crate::storage::{log_all_pages, log_init_fork, BulkPage, WalWrite, META_BLOCK};
 
 struct BuildState {
@@ -16,6 +16,7 @@ struct BuildState {
     current: Option<BulkPage>,
     pos: usize,
     tuples: f64,
+    row_context: RowContext,
 }
 
 impl BuildState {
@@ -89,6 +90,7 @@ pub unsafe extern "C-unwind" fn ambuild(
         current: None,
         pos: 0,
         tuples: 0.0,
+        row_context: RowContext::new(),
     };
     pg_sys::pgstat_progress_update_param(pg_sys::PROGRESS_CREATEIDX_SUBPHASE as i32, 2);
     pg_sys::pgstat_progress_update_param(
@@ -143,8 +145,14 @@ unsafe extern "C-unwind" fn build_callback(
         return; // NULL vectors are not indexed
     }
     let state = &mut *(state as *mut BuildState);
-    let (dims, bytes) = datum_bytes(*values, state.meta.elem);
-    state.add(item_pointer_to_tid(&*tid), dims, &bytes);
+    let (elem, ctx, tid) = (
+        state.meta.elem,
+        state.row_context.get(),
+        item_pointer_to_tid(&*tid),
+    );
+    RowContext::run(ctx, || {
+        crate::am::with_datum(*values, elem, |v, bytes| state.add(tid, v.len(), bytes))
+    });
     if state.meta.n_slots % 1024 == 0 {
         pg_sys::pgstat_progress_update_param(
             pg_sys::PROGRESS_CREATEIDX_TUPLES_DONE as i32,

@@ -17,7 +17,7 @@ use vector_core::kmeans::{self, KMeansParams};
 
 use super::{lists_option, spherical};
 use crate::am::flat::item_pointer_to_tid;
-use crate::am::{column_dims, dimension_mismatch, opclass_metric};
+use crate::am::{column_dims, dimension_mismatch, opclass_metric, RowContext};
 use crate::storage::{log_all_pages, log_init_fork, BulkPage, WalWrite};
 use crate::types::error;
 
@@ -38,8 +38,11 @@ struct Sampler {
     /// Bytes the sample may use (maintenance_work_mem).
     memory_limit: usize,
     seen: u64,
+    /// Rows held (`rows.len() / dims`).
+    filled: usize,
     rows: Vec<f32>,
     rng: u64,
+    row_context: RowContext,
 }
 
 impl Sampler {
@@ -52,33 +55,42 @@ impl Sampler {
         z ^ (z >> 31)
     }
 
-    fn add(&mut self, values: &[f32]) {
+    /// Count one more row and decide, before it is read, where the reservoir keeps it: append
+    /// (`Some(None)`), replace row `j` (`Some(Some(j))`) or skip it (`None`, most rows of a big
+    /// table — and then it is never detoasted).
+    fn choose(&mut self) -> Option<Option<usize>> {
+        self.seen += 1;
+        if self.filled < self.target {
+            return Some(None);
+        }
+        let j = (self.next_random() % self.seen) as usize;
+        (j < self.target).then_some(Some(j))
+    }
+
+    fn store(&mut self, slot: Option<usize>, values: &[f32]) {
         if self.dims == 0 {
             self.dims = values.len();
         }
         if values.len() != self.dims {
             dimension_mismatch(self.dims as u32, values.len());
         }
-        self.seen += 1;
-        let filled = self.rows.len() / self.dims;
-        if filled < self.target {
-            if (self.rows.len() + self.dims) * 4 > self.memory_limit {
-                let needed = self.target * self.dims * 4;
-                error(
-                    PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
-                    format!(
-                        "memory required is {} MB, maintenance_work_mem is {} MB",
-                        needed / (1024 * 1024) + 1,
-                        self.memory_limit / (1024 * 1024)
-                    ),
-                );
+        match slot {
+            None => {
+                if (self.rows.len() + self.dims) * 4 > self.memory_limit {
+                    let needed = self.target * self.dims * 4;
+                    error(
+                        PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+                        format!(
+                            "memory required is {} MB, maintenance_work_mem is {} MB",
+                            needed / (1024 * 1024) + 1,
+                            self.memory_limit / (1024 * 1024)
+                        ),
+                    );
+                }
+                self.rows.extend_from_slice(values);
+                self.filled += 1;
             }
-            self.rows.extend_from_slice(values);
-        } else {
-            let j = (self.next_random() % self.seen) as usize;
-            if j < self.target {
-                self.rows[j * self.dims..(j + 1) * self.dims].copy_from_slice(values);
-            }
+            Some(j) => self.rows[j * self.dims..(j + 1) * self.dims].copy_from_slice(values),
         }
     }
 }
@@ -96,7 +108,12 @@ unsafe extern "C-unwind" fn sample_callback(
         return;
     }
     let s = &mut *(state as *mut Sampler);
-    crate::am::with_datum(*values, s.elem, |v, _| s.add(v));
+    if let Some(slot) = s.choose() {
+        let (elem, ctx) = (s.elem, s.row_context.get());
+        RowContext::run(ctx, || {
+            crate::am::with_datum(*values, elem, |v, _| s.store(slot, v))
+        });
+    }
     if s.seen % 4096 == 0 {
         pgrx::check_for_interrupts!();
     }
@@ -117,6 +134,7 @@ struct Loader {
     /// Per list: (page image, next free position).
     open: Vec<Option<(Vec<u8>, usize)>>,
     entries: Vec<ListEntry>,
+    row_context: RowContext,
 }
 
 /// Rows collected for assignment: their values (f32), TIDs and stored bytes.
@@ -274,7 +292,10 @@ unsafe extern "C-unwind" fn load_callback(
     }
     let l = &mut *(state as *mut Loader);
     let tid = item_pointer_to_tid(&*tid);
-    crate::am::with_datum(*values, l.elem, |v, bytes| l.add(tid, v, bytes));
+    let (elem, ctx) = (l.elem, l.row_context.get());
+    RowContext::run(ctx, || {
+        crate::am::with_datum(*values, elem, |v, bytes| l.add(tid, v, bytes))
+    });
 }
 
 #[pg_guard]
@@ -298,8 +319,10 @@ pub unsafe extern "C-unwind" fn ambuild(
         target,
         memory_limit,
         seen: 0,
+        filled: 0,
         rows: Vec::new(),
         rng: 42,
+        row_context: RowContext::new(),
     };
     pg_sys::table_index_build_scan(
         heap,
@@ -379,6 +402,7 @@ pub unsafe extern "C-unwind" fn ambuild(
         assigning: None,
         open: (0..lists).map(|_| None).collect(),
         entries: vec![ListEntry::EMPTY; lists],
+        row_context: RowContext::new(),
     };
     pg_sys::table_index_build_scan(
         heap,
