@@ -206,22 +206,13 @@ pub fn with_datum<R>(
     }
 }
 
-/// An indexed value's raw element bytes as stored on data pages (native endianness).
-pub fn datum_bytes(datum: pg_sys::Datum, elem: ElemKind) -> (usize, Vec<u8>) {
-    unsafe {
-        match elem {
-            ElemKind::F32 => {
-                let v = Vector::from_datum(datum, false).unwrap();
-                let bytes = v.as_slice().iter().flat_map(|x| x.to_ne_bytes()).collect();
-                (v.dim(), bytes)
-            }
-            ElemKind::F16 => {
-                let v = HalfVec::from_datum(datum, false).unwrap();
-                let bytes = v.as_slice().iter().flat_map(|x| x.to_ne_bytes()).collect();
-                (v.dim(), bytes)
-            }
-        }
-    }
+/// An indexed value's elements as `f32` and its stored bytes, copied out of Postgres memory; a
+/// detoasted copy lives only in a temporary context (aminsert may run in a long-lived one).
+pub fn datum_owned(datum: pg_sys::Datum, elem: ElemKind) -> (Vec<f32>, Vec<u8>) {
+    let ctx = RowContext::new();
+    RowContext::run(ctx.get(), || {
+        with_datum(datum, elem, |v, b| (v.to_vec(), b.to_vec()))
+    })
 }
 
 pub fn dimension_mismatch(expected: u32, got: usize) -> ! {

@@ -7,7 +7,7 @@ use pgrx::prelude::*;
 use vector_core::flat::{Meta, SlotLayout};
 
 use super::{data_block, layout};
-use crate::am::{datum_bytes, dimension_mismatch};
+use crate::am::dimension_mismatch;
 use crate::storage::{block_count, check_meta, PageRead, WalWrite, META_BLOCK};
 
 use super::item_pointer_to_tid;
@@ -30,7 +30,8 @@ pub unsafe extern "C-unwind" fn aminsert(
     let mut w = WalWrite::start(index);
     let m = w.lock(META_BLOCK);
     let mut meta = check_meta(Meta::read(w.page(m)), index);
-    let (dims, bytes) = datum_bytes(*values, meta.elem);
+    let (values, bytes) = crate::am::datum_owned(*values, meta.elem);
+    let dims = values.len();
     if meta.dims == 0 {
         meta.dims = dims as u32;
     } else if meta.dims as usize != dims {

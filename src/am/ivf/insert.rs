@@ -10,8 +10,8 @@ use vector_core::ivf::{read_entry, write_entry};
 use vector_core::kmeans;
 
 use super::{open, spherical};
+use crate::am::dimension_mismatch;
 use crate::am::flat::item_pointer_to_tid;
-use crate::am::{datum_bytes, datum_values, dimension_mismatch};
 use crate::storage::{PageRead, WalWrite};
 use pgrx::prelude::*;
 
@@ -35,11 +35,10 @@ pub unsafe extern "C-unwind" fn aminsert(
     }
     let ivf = open(index);
     let elem = ivf.meta.elem;
-    let v = datum_values(*values, elem);
+    let (v, bytes) = crate::am::datum_owned(*values, elem);
     if v.len() != ivf.meta.dims as usize {
         dimension_mismatch(ivf.meta.dims, v.len());
     }
-    let (_, bytes) = datum_bytes(*values, elem);
     let tid = item_pointer_to_tid(&*heap_tid);
     let list = kmeans::nearest(
         &v,
