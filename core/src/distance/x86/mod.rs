@@ -62,6 +62,34 @@ pub(crate) trait Simd {
     unsafe fn select_lt(a: Self::V, b: Self::V, x: Self::V, y: Self::V) -> Self::V;
 }
 
+/// Dot products of the `R` points at `rows` (each `dim` floats) with the `PANEL_WIDTH` vectors of
+/// the panel at `panel` (`dim` rows of `PANEL_WIDTH` floats): `acc[r][v]` holds lanes
+/// `v·LANES ..` of point `r`'s row. Every panel row loaded serves all `R` points.
+#[inline(always)]
+#[allow(clippy::needless_range_loop)] // register blocks indexed in lockstep
+unsafe fn panel_block<S: Simd, const R: usize, const V: usize>(
+    rows: &[*const f32; R],
+    dim: usize,
+    panel: *const f32,
+) -> [[S::V; V]; R]
+where
+    f32: Load<S>,
+{
+    use crate::distance::PANEL_WIDTH;
+    let mut acc = [[S::zero(); V]; R];
+    for i in 0..dim {
+        let row = panel.add(i * PANEL_WIDTH);
+        let c: [S::V; V] = core::array::from_fn(|v| <f32 as Load<S>>::load(row.add(v * S::LANES)));
+        for r in 0..R {
+            let x = S::splat(*rows[r].add(i));
+            for v in 0..V {
+                acc[r][v] = S::fmadd(x, c[v], acc[r][v]);
+            }
+        }
+    }
+    acc
+}
+
 /// `0.0, 1.0, …`: lane numbers as floats, for index vectors.
 static IOTA: [f32; crate::distance::PANEL_WIDTH] = {
     let mut a = [0f32; crate::distance::PANEL_WIDTH];
@@ -107,19 +135,8 @@ pub(crate) unsafe fn panel_nearest2<S: Simd, const R: usize, const V: usize>(
         let mut m2 = [[inf; V]; R];
         let mut i1 = [[S::zero(); V]; R];
         for p in 0..n_panels {
-            let base = panels.as_ptr().add(p * dim * PANEL_WIDTH);
-            let mut acc = [[S::zero(); V]; R];
-            for i in 0..dim {
-                let row = base.add(i * PANEL_WIDTH);
-                let c: [S::V; V] =
-                    core::array::from_fn(|v| <f32 as Load<S>>::load(row.add(v * S::LANES)));
-                for r in 0..R {
-                    let x = S::splat(*rows[r].add(i));
-                    for v in 0..V {
-                        acc[r][v] = S::fmadd(x, c[v], acc[r][v]);
-                    }
-                }
-            }
+            let acc =
+                panel_block::<S, R, V>(&rows, dim, panels.as_ptr().add(p * dim * PANEL_WIDTH));
             let first = S::splat((p * PANEL_WIDTH) as f32);
             for v in 0..V {
                 let idx = S::add(
@@ -180,19 +197,8 @@ pub(crate) unsafe fn panel_dots<S: Simd, const R: usize, const V: usize>(
         // A short last group repeats its last point (computed, not stored).
         let rows: [*const f32; R] = core::array::from_fn(|r| pp.add((g + r).min(m - 1) * dim));
         for p in 0..n_panels {
-            let base = panels.as_ptr().add(p * dim * PANEL_WIDTH);
-            let mut acc = [[S::zero(); V]; R];
-            for i in 0..dim {
-                let row = base.add(i * PANEL_WIDTH);
-                let c: [S::V; V] =
-                    core::array::from_fn(|v| <f32 as Load<S>>::load(row.add(v * S::LANES)));
-                for r in 0..R {
-                    let x = S::splat(*rows[r].add(i));
-                    for v in 0..V {
-                        acc[r][v] = S::fmadd(x, c[v], acc[r][v]);
-                    }
-                }
-            }
+            let acc =
+                panel_block::<S, R, V>(&rows, dim, panels.as_ptr().add(p * dim * PANEL_WIDTH));
             for r in 0..R.min(m - g) {
                 let dst = po.add((g + r) * stride + p * PANEL_WIDTH);
                 for v in 0..V {
