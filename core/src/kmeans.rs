@@ -450,11 +450,14 @@ impl<'a> NearestSearch<'a> {
         let unit = 8.0 * (dim + 8) as f32 * f32::EPSILON / 2.0;
         out.clear();
         for (&(nearest, d1, d2), &xn) in ws.found.iter().zip(&ws.norms) {
+            // Relative rounding error, plus an absolute term for values near the subnormal
+            // range (where rounding errors stop shrinking with the values).
+            let tiny = (dim + 8) as f32 * 16.0 * f32::MIN_POSITIVE;
             let margin = if self.inner_product {
                 // The values are −2·x·c.
-                2.0 * unit * (xn * self.max_norm).sqrt()
+                2.0 * unit * (xn * self.max_norm).sqrt() + tiny
             } else {
-                unit * (xn + self.max_norm)
+                unit * (xn + self.max_norm) + tiny
             };
             out.push(Approx {
                 nearest,

@@ -162,11 +162,18 @@ impl RowContext {
     /// Run `f` with `context` (a [`RowContext::get`]) current, then empty it. (After an error
     /// the transaction's abort restores the current context and frees this one with its parent.)
     pub fn run<R>(context: pg_sys::MemoryContext, f: impl FnOnce() -> R) -> R {
+        /// Puts the previous context back, also when `f` unwinds (an ERROR inside it).
+        struct Restore(pg_sys::MemoryContext);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                unsafe { pg_sys::CurrentMemoryContext = self.0 };
+            }
+        }
         unsafe {
-            let old = pg_sys::CurrentMemoryContext;
+            let restore = Restore(pg_sys::CurrentMemoryContext);
             pg_sys::CurrentMemoryContext = context;
             let r = f();
-            pg_sys::CurrentMemoryContext = old;
+            drop(restore);
             pg_sys::MemoryContextReset(context);
             r
         }
@@ -175,7 +182,12 @@ impl RowContext {
 
 impl Drop for RowContext {
     fn drop(&mut self) {
-        unsafe { pg_sys::MemoryContextDelete(self.0) }
+        unsafe {
+            if pg_sys::CurrentMemoryContext == self.0 {
+                pg_sys::CurrentMemoryContext = (*self.0).parent; // never delete the current one
+            }
+            pg_sys::MemoryContextDelete(self.0)
+        }
     }
 }
 

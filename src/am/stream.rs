@@ -54,6 +54,14 @@ impl Drop for CloseOnDrop<'_> {
     }
 }
 
+/// Reports job `.1` finished when dropped.
+struct FinishOnDrop<'a>(&'a Handoff<PinnedRun>, usize);
+impl Drop for FinishOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.finish(self.1);
+    }
+}
+
 /// Score every page that `next_run` yields (runs of whole slots, pinned by the backend), with
 /// a [`Collector`] per thread: with `cap` keep the nearest `cap`, with `after` skip keys up to it.
 pub fn score_runs(
@@ -78,8 +86,10 @@ pub fn score_runs(
             s.spawn(move |_| {
                 let mut collector = Collector::new(cap, after);
                 while let Some((id, run)) = handoff.pop() {
+                    // Reported finished even if scoring panics: the backend must not wait
+                    // forever holding buffer locks; the scope re-raises the panic afterwards.
+                    let _finish = FinishOnDrop(handoff, id);
                     run.score(&mut collector, layout, query);
-                    handoff.finish(id);
                 }
                 results.lock().unwrap().push(collector);
             });

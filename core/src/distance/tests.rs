@@ -889,4 +889,13 @@ fn panel_nearest2_all_nan_or_empty_rows() {
     for (name, out) in panels.nearest2_all_levels(&[1.0, 1.0], &[0.0], &add) {
         assert_eq!(out[0].1, f32::INFINITY, "{name}");
     }
+    // A NaN between finite values in the same SIMD lane (columns 5, 37, 69, 101) must not
+    // lose that lane's second smallest.
+    let panels = Panels::new(&vec![1.0; 110], 1);
+    let mut add: Vec<f32> = (0..110).map(|j| 1000.0 + j as f32).collect();
+    (add[5], add[37], add[69], add[101]) = (75.0, 70.0, f32::NAN, 80.0);
+    add.resize(panels.padded(), f32::INFINITY);
+    for (name, out) in panels.nearest2_all_levels(&[0.0], &[0.0], &add) {
+        assert_eq!(out[0], (37, 70.0, 75.0), "{name}");
+    }
 }

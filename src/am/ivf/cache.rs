@@ -38,8 +38,11 @@ thread_local! {
     static CACHE: RefCell<Vec<IvfCache>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Indexes remembered per backend (least recently used dropped first).
+/// Indexes remembered per backend, and the memory they may take together (least recently used
+/// dropped first). An index whose centroids alone exceed a quarter of the budget (e.g. 32768
+/// lists of 2000 dimensions) is not kept: each scan reads its centroid pages again.
 const ENTRIES: usize = 8;
+const BUDGET_BYTES: usize = 256 << 20;
 
 fn key(rel: pg_sys::Relation, stamp: u64) -> (u32, u32, u32, u64) {
     let node = unsafe { (*rel).rd_node };
@@ -83,18 +86,30 @@ impl IvfCache {
         }
     }
 
-    /// Keep this entry for later scans of the same index.
+    /// Memory held by this entry.
+    fn bytes(&self) -> usize {
+        let chains: usize = self
+            .chains
+            .iter()
+            .flatten()
+            .map(|c| c.blocks.len() * 8)
+            .sum();
+        self.centroids.len() * 4 + self.chains.len() * std::mem::size_of::<Option<Chain>>() + chains
+    }
+
+    /// Keep this entry for later scans of the same index (within the memory budget).
     pub fn put_back(self) {
-        if self.key.3 == 0 {
+        if self.key.3 == 0 || self.centroids.len() * 4 > BUDGET_BYTES / 4 {
             return;
         }
         CACHE.with(|all| {
             let mut all = all.borrow_mut();
             all.retain(|e| e.key != self.key);
-            if all.len() >= ENTRIES {
-                all.remove(0);
-            }
             all.push(self);
+            let mut total: usize = all.iter().map(IvfCache::bytes).sum();
+            while all.len() > ENTRIES || (total > BUDGET_BYTES && all.len() > 1) {
+                total -= all.remove(0).bytes();
+            }
         });
     }
 

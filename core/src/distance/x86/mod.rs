@@ -147,6 +147,7 @@ pub(crate) unsafe fn panel_nearest2<S: Simd, const R: usize, const V: usize>(
                     <f32 as Load<S>>::load(panel_add.as_ptr().add(p * PANEL_WIDTH + v * S::LANES));
                 for r in 0..R {
                     let d = S::fmadd(minus_two, acc[r][v], S::add(add_r[r], cadd));
+                    let d = S::select_lt(d, inf, d, inf); // NaN counts as +inf, as in scalar
                     m2[r][v] = S::min(m2[r][v], S::max(m1[r][v], d));
                     i1[r][v] = S::select_lt(d, m1[r][v], idx, i1[r][v]);
                     m1[r][v] = S::select_lt(d, m1[r][v], d, m1[r][v]);
