@@ -45,9 +45,8 @@ pub unsafe extern "C-unwind" fn ambulkdelete(
                     &mut live,
                 );
                 changed = !freed.is_empty();
-                if slots.pages_per_slot == 1
-                    && first_with_space == INVALID_BLOCK
-                    && slots.free_position(w.page(p), 0).is_some()
+                // (For multi-page slots this is the slot's first page: inserts start there.)
+                if first_with_space == INVALID_BLOCK && slots.free_position(w.page(p), 0).is_some()
                 {
                     first_with_space = block;
                 }

@@ -82,6 +82,21 @@ CREATE INDEX ON ivbig USING ivfflat (v vector_l2_ops) WITH (lists = 4);
 INSERT INTO ivbig SELECT i, (SELECT array_agg(cos(i * j)::real) FROM generate_series(1, 3000) j) FROM generate_series(41, 50) i;
 SET ivfflat.probes = 4;
 SELECT same('ivbig', '<->', (SELECT v::text FROM ivbig WHERE id = 45), 10) AS dims_3000;
+-- vectors spanning pages: freed slots are reused (size stable over delete / VACUUM /
+-- re-insert of the same rows, which go back to the same lists)
+CREATE TABLE ivbigsizes (n int, bytes bigint);
+CREATE TABLE ivbigkeep AS SELECT * FROM ivbig WHERE id > 20;
+INSERT INTO ivbigsizes SELECT 0, pg_relation_size('ivbig_v_idx');
+DELETE FROM ivbig WHERE id > 20; VACUUM ivbig;
+INSERT INTO ivbig SELECT * FROM ivbigkeep;
+INSERT INTO ivbigsizes SELECT 1, pg_relation_size('ivbig_v_idx');
+DELETE FROM ivbig WHERE id > 20; VACUUM ivbig;
+INSERT INTO ivbig SELECT * FROM ivbigkeep;
+INSERT INTO ivbigsizes SELECT 2, pg_relation_size('ivbig_v_idx');
+SELECT count(DISTINCT bytes) = 1 AS spanning_size_stable FROM ivbigsizes;
+SELECT same('ivbig', '<->', (SELECT v::text FROM ivbig WHERE id = 33), 50) AS dims_3000_reused;
+SELECT count(*) AS all_found FROM (SELECT id FROM ivbig ORDER BY v <-> (SELECT v FROM ivbig WHERE id = 7) LIMIT 100) s;
+DROP TABLE ivbigsizes, ivbigkeep;
 RESET ivfflat.probes;
 -- an empty build: little data, then inserts are found; lists > rows
 CREATE TABLE ive (id int, v vector(2));
