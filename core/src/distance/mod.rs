@@ -242,7 +242,6 @@ pub fn batch_f16(metric: Metric, query: &[f32], query_norm_sq: f32, data: &[f16]
 /// Vectors per panel of [`Panels`].
 pub const PANEL_WIDTH: usize = 32;
 
-type PanelFn = unsafe fn(&[f32], usize, &[f32], &mut [f32], usize);
 type Nearest2Fn = unsafe fn(&[f32], usize, &[f32], &[f32], &[f32], &mut [(usize, f32, f32)]);
 /// One level's `nearest2` results, by level name (tests).
 #[cfg(test)]
@@ -280,20 +279,9 @@ impl Panels {
         self.count
     }
 
-    /// `count` rounded up to whole panels: the row length of [`Panels::dots`]' output.
+    /// `count` rounded up to whole panels: the entries [`Panels::nearest2`]'s `vector_add` needs.
     pub fn padded(&self) -> usize {
         self.count.div_ceil(PANEL_WIDTH) * PANEL_WIDTH
-    }
-
-    /// For the `m = points.len() / dim` points packed in `points`, writes `points[r] · v_j` to
-    /// `out[r * padded() + j]` (the padding columns get 0). Panics if `out` is shorter than
-    /// `m * padded()` or `points` is not a whole number of points.
-    pub fn dots(&self, points: &[f32], out: &mut [f32]) {
-        assert!(points.len().is_multiple_of(self.dim));
-        let m = points.len() / self.dim;
-        assert!(out.len() >= m * self.padded());
-        // SAFETY: the level was chosen for this CPU.
-        unsafe { (panel_kernel())(points, self.dim, &self.data, out, self.padded()) }
     }
 
     /// For each of the `m = points.len() / dim` points `x_r`: over the vectors `v_j`, the
@@ -337,22 +325,10 @@ impl Panels {
             })
             .collect()
     }
-
-    /// [`Panels::dots`] with every level this CPU has (for the tests).
-    #[cfg(test)]
-    pub(crate) fn dots_all_levels(&self, points: &[f32]) -> Vec<(&'static str, Vec<f32>)> {
-        panel_levels()
-            .into_iter()
-            .map(|(name, f)| {
-                let mut out = vec![f32::NAN; points.len() / self.dim * self.padded()];
-                unsafe { f(points, self.dim, &self.data, &mut out, self.padded()) };
-                (name, out)
-            })
-            .collect()
-    }
 }
 
-/// The scalar level of [`Panels::dots`].
+/// Dot products of every point with every panel vector, `stride` floats per point (the scalar
+/// level of [`Panels::nearest2`] scans them afterwards).
 unsafe fn scalar_panel_dots(
     points: &[f32],
     dim: usize,
@@ -457,28 +433,6 @@ fn nearest2_levels() -> Vec<(&'static str, Nearest2Fn)> {
 fn nearest2_kernel() -> Nearest2Fn {
     static CHOSEN: OnceLock<Nearest2Fn> = OnceLock::new();
     *CHOSEN.get_or_init(|| nearest2_levels().last().unwrap().1)
-}
-
-/// Every panel level this CPU can run, best last.
-fn panel_levels() -> Vec<(&'static str, PanelFn)> {
-    #[allow(unused_mut)]
-    let mut levels: Vec<(&'static str, PanelFn)> = vec![("scalar", scalar_panel_dots)];
-    #[cfg(target_arch = "x86_64")]
-    {
-        if x86::has_avx2_fma() {
-            levels.push(("avx2+fma", x86::avx2::panel_dots));
-        }
-        if x86::has_avx512f() {
-            levels.push(("avx512f", x86::avx512::panel_dots));
-        }
-    }
-    levels
-}
-
-#[inline]
-fn panel_kernel() -> PanelFn {
-    static CHOSEN: OnceLock<PanelFn> = OnceLock::new();
-    *CHOSEN.get_or_init(|| panel_levels().last().unwrap().1)
 }
 
 /// What [`batch_loop`] needs from one level: kernels of an `f32` query against `T` data.

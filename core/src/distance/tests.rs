@@ -764,43 +764,71 @@ fn batch_panics_on_length_mismatch() {
 // Panels
 // ---------------------------------------------------------------------------------------------
 
-/// Every panel level against `f64` dot products, for point counts around every level's group
-/// size, vector counts around the panel width and odd dimensions; padding columns are 0; the
-/// points are read from the middle of a NaN-padded buffer (a read outside them poisons a dot).
+/// `nearest2` of every level against an `f64` brute force on random floats, in both forms
+/// (expanded L2 and `−2·dot`), for point counts around every level's group size, vector counts
+/// around the panel width and odd dimensions; the points are read from the middle of a
+/// NaN-padded buffer (a read outside them poisons a distance). The reported index must be a
+/// nearest within rounding, and `d1`, `d2` the smallest two values within rounding.
 #[test]
-fn panel_dots_match_f64_reference() {
+fn panel_nearest2_matches_f64_reference() {
     let mut rng = SmallRng::seed_from_u64(91);
     for dim in [1, 2, 3, 7, 15, 16, 17, 31, 128, 129, 300] {
         for count in [1, 5, 31, 32, 33, 64, 100] {
             let vectors: Vec<f32> = (0..count * dim).map(|_| rng.gen_range(-2.0..2.0)).collect();
             let panels = Panels::new(&vectors, dim);
-            assert_eq!(panels.padded() % PANEL_WIDTH, 0);
             for m in [1, 2, 3, 7, 8, 9, 17] {
                 let mut buf = vec![f32::NAN; (m + 2) * dim];
                 for x in &mut buf[dim..(m + 1) * dim] {
                     *x = rng.gen_range(-3.0..3.0);
                 }
                 let points = &buf[dim..(m + 1) * dim];
-                for (name, out) in panels.dots_all_levels(points) {
-                    for r in 0..m {
-                        let x = &points[r * dim..(r + 1) * dim];
-                        for j in 0..panels.padded() {
-                            let got = out[r * panels.padded() + j];
-                            if j >= count {
-                                assert_eq!(got, 0.0, "{name}: padding column {j}");
-                                continue;
-                            }
-                            let c = &vectors[j * dim..(j + 1) * dim];
-                            let exact: f64 =
-                                x.iter().zip(c).map(|(&a, &b)| a as f64 * b as f64).sum();
-                            let scale: f64 = x
-                                .iter()
-                                .zip(c)
-                                .map(|(&a, &b)| (a as f64 * b as f64).abs())
-                                .sum();
+                let sq = |v: &[f32]| v.iter().map(|&a| a as f64 * a as f64).sum::<f64>();
+                for l2 in [true, false] {
+                    let point_add: Vec<f32> = points
+                        .chunks_exact(dim)
+                        .map(|x| if l2 { sq(x) as f32 } else { 0.0 })
+                        .collect();
+                    let mut vector_add: Vec<f32> = vectors
+                        .chunks_exact(dim)
+                        .map(|v| if l2 { sq(v) as f32 } else { 0.0 })
+                        .collect();
+                    vector_add.resize(panels.padded(), f32::INFINITY);
+                    for (name, out) in panels.nearest2_all_levels(points, &point_add, &vector_add) {
+                        for (r, x) in points.chunks_exact(dim).enumerate() {
+                            let mut ds: Vec<f64> = vectors
+                                .chunks_exact(dim)
+                                .map(|v| {
+                                    let dot: f64 =
+                                        x.iter().zip(v).map(|(&a, &b)| a as f64 * b as f64).sum();
+                                    if l2 {
+                                        sq(x) + sq(v) - 2.0 * dot
+                                    } else {
+                                        -2.0 * dot
+                                    }
+                                })
+                                .collect();
+                            let tol = 1e-5 * (sq(x) + 16.0 * dim as f64) + 1e-6;
+                            let (j, d1, d2) = out[r];
+                            let what =
+                                format!("{name} dim {dim} count {count} m {m} l2 {l2} point {r}");
+                            assert!(j < count, "{what}: index {j}");
+                            let at_j = ds[j];
+                            ds.sort_by(f64::total_cmp);
                             assert!(
-                                (got as f64 - exact).abs() <= 1e-6 * scale.max(1e-30) * dim as f64,
-                                "{name} dim {dim} count {count} m {m}: point {r} vector {j}: {got} vs {exact}"
+                                at_j <= ds[0] + tol,
+                                "{what}: index {j} at {at_j}, nearest {}",
+                                ds[0]
+                            );
+                            assert!(
+                                (d1 as f64 - ds[0]).abs() <= tol,
+                                "{what}: d1 {d1} vs {}",
+                                ds[0]
+                            );
+                            let second = ds.get(1).copied().unwrap_or(f64::INFINITY);
+                            assert!(
+                                (d2 as f64 - second).abs() <= tol
+                                    || (d2.is_infinite() && second.is_infinite()),
+                                "{what}: d2 {d2} vs {second}"
                             );
                         }
                     }

@@ -103,7 +103,8 @@ static IOTA: [f32; crate::distance::PANEL_WIDTH] = {
 
 /// For each point `r`: the smallest and second smallest of `d_j = point_add[r] + panel_add[j]
 /// − 2·x_r·v_j` over the panels' vectors, and the index of the smallest, written to `out[r]`
-/// as `(index, d1, d2)`. The same blocking as [`panel_dots`]; every lane keeps its own running
+/// as `(index, d1, d2)`. `R` points at a time against one panel ([`panel_block`]); every
+/// lane keeps its own running
 /// smallest two and index (strict `<`: the first of equal values stays), reduced at the end by
 /// [`crate::distance::reduce_lanes`]. `panel_add` has one entry per padded column (padding
 /// columns should be `+inf`).
@@ -166,46 +167,6 @@ pub(crate) unsafe fn panel_nearest2<S: Simd, const R: usize, const V: usize>(
                 S::store(ai.as_mut_ptr().add(v * S::LANES), i1[r][v]);
             }
             out[g + r] = crate::distance::reduce_lanes(&a1, &a2, &ai);
-        }
-        g += R;
-    }
-}
-
-/// Dot products of points against [`Panels`](crate::distance::Panels): `R` points at a time
-/// against one panel of `PANEL_WIDTH` vectors, `V = PANEL_WIDTH / LANES` registers per panel row,
-/// so `R × V` independent accumulators (8 or 16) hide the FMA latency and every panel row loaded
-/// serves `R` points. `out` has `stride ≥ panels.padded()` floats per point.
-#[inline(always)]
-#[allow(clippy::needless_range_loop)] // register blocks indexed in lockstep
-pub(crate) unsafe fn panel_dots<S: Simd, const R: usize, const V: usize>(
-    points: &[f32],
-    dim: usize,
-    panels: &[f32],
-    out: &mut [f32],
-    stride: usize,
-) where
-    f32: Load<S>,
-{
-    use crate::distance::PANEL_WIDTH;
-    debug_assert_eq!(V * S::LANES, PANEL_WIDTH);
-    let m = points.len() / dim;
-    let n_panels = panels.len() / (dim * PANEL_WIDTH);
-    assert!(out.len() >= m.saturating_sub(1) * stride + n_panels * PANEL_WIDTH || m == 0);
-    assert!(stride >= n_panels * PANEL_WIDTH);
-    let (pp, po) = (points.as_ptr(), out.as_mut_ptr());
-    let mut g = 0;
-    while g < m {
-        // A short last group repeats its last point (computed, not stored).
-        let rows: [*const f32; R] = core::array::from_fn(|r| pp.add((g + r).min(m - 1) * dim));
-        for p in 0..n_panels {
-            let acc =
-                panel_block::<S, R, V>(&rows, dim, panels.as_ptr().add(p * dim * PANEL_WIDTH));
-            for r in 0..R.min(m - g) {
-                let dst = po.add((g + r) * stride + p * PANEL_WIDTH);
-                for v in 0..V {
-                    S::store(dst.add(v * S::LANES), acc[r][v]);
-                }
-            }
         }
         g += R;
     }
@@ -456,16 +417,6 @@ macro_rules! entry_points {
         #[target_feature(enable = $f32_features)]
         pub unsafe fn norm_squared(a: &[f32]) -> f32 {
             run::<$S, Norm, _, _>(a, a)
-        }
-        /// See [`crate::distance::Panels::dots`].
-        ///
-        /// # Safety
-        #[doc = concat!("The CPU must support `", $f32_features, "` (see the `has_*` functions in [`super`]).")]
-        #[target_feature(enable = $f32_features)]
-        pub unsafe fn panel_dots(points: &[f32], dim: usize, panels: &[f32], out: &mut [f32], stride: usize) {
-            crate::distance::x86::panel_dots::<$S, $panel_rows, { crate::distance::PANEL_WIDTH / <$S as crate::distance::x86::Simd>::LANES }>(
-                points, dim, panels, out, stride,
-            )
         }
         /// See [`crate::distance::Panels::nearest2`].
         ///
