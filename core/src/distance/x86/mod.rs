@@ -104,9 +104,8 @@ static IOTA: [f32; crate::distance::PANEL_WIDTH] = {
 /// For each point `r`: the smallest and second smallest of `d_j = point_add[r] + panel_add[j]
 /// − 2·x_r·v_j` over the panels' vectors, and the index of the smallest, written to `out[r]`
 /// as `(index, d1, d2)`. `R` points at a time against one panel ([`panel_block`]); every
-/// lane keeps its own running
-/// smallest two and index (strict `<`: the first of equal values stays), reduced at the end by
-/// [`crate::distance::reduce_lanes`]. `panel_add` has one entry per padded column (padding
+/// lane keeps its own running smallest two and index (strict `<`: the first of equal values
+/// stays), reduced at the end by [`crate::distance::reduce_lanes`]. `panel_add` has one entry per padded column (padding
 /// columns should be `+inf`).
 #[inline(always)]
 #[allow(clippy::needless_range_loop)] // register blocks indexed in lockstep
