@@ -408,6 +408,9 @@ pub struct Query {
     pub metric: Metric,
     pub values: Vec<f32>,
     pub norm_sq: f32,
+    /// A NULL query (`ORDER BY v <-> NULL`): every distance is NaN, so all rows tie and come
+    /// out in id order.
+    pub null: bool,
 }
 
 impl Query {
@@ -417,12 +420,27 @@ impl Query {
             metric,
             values,
             norm_sq,
+            null: false,
+        }
+    }
+
+    /// The NULL query: scores nothing, every distance is NaN.
+    pub fn null(metric: Metric) -> Query {
+        Query {
+            metric,
+            values: Vec::new(),
+            norm_sq: 0.0,
+            null: true,
         }
     }
 }
 
 /// Distances over `count` packed vectors in `bytes`, into `out[..count]`.
 fn batch_distances(layout: &SlotLayout, q: &Query, bytes: &[u8], count: usize, out: &mut [f32]) {
+    if q.null {
+        out[..count].fill(f32::NAN);
+        return;
+    }
     let n = count * layout.dims;
     match layout.elem {
         ElemKind::F32 => {
@@ -625,8 +643,12 @@ impl Collector {
     }
 
     /// Merge workers' results: with a cap, the `cap` nearest of them all.
-    pub fn merge(parts: Vec<Collector>) -> Vec<Candidate> {
+    pub fn merge(mut parts: Vec<Collector>) -> Vec<Candidate> {
         let cap = parts.first().and_then(|p| p.cap);
+        if let Some(cap) = cap {
+            // Each part down to `cap` first: the merged copy stays within threads × cap.
+            parts.iter_mut().for_each(|p| p.cut(cap));
+        }
         let mut all: Vec<Candidate> = Vec::with_capacity(parts.iter().map(|p| p.buf.len()).sum());
         for p in parts {
             all.extend_from_slice(&p.buf);

@@ -94,6 +94,63 @@ impl Iterator for LazyOrder {
     }
 }
 
+/// Rows in exact order from repeated, bounded passes over one candidate set.
+///
+/// [`LazyOrder`] needs every candidate in memory; an index scan pulled through millions of rows
+/// (a selective `WHERE`, a NULL query) must not hold them all. `Passes` asks its scoring
+/// function for the nearest `cap` candidates strictly after the last row it handed out (in
+/// [`compare`] order: distance, then id, so the order is total and a resumed pass neither
+/// repeats nor skips a row). The first pass keeps `first` candidates (enough for any usual
+/// LIMIT); only a scan pulled past them pays for a second pass, with `cap` (the memory budget).
+pub struct Passes {
+    first: usize,
+    cap: usize,
+    order: Option<LazyOrder>,
+    /// The current pass filled its cap: rows may follow it.
+    more: bool,
+    last: Option<Candidate>,
+}
+
+impl Passes {
+    pub fn new(first: usize, cap: usize) -> Self {
+        Self {
+            first: first.max(1),
+            cap: cap.max(first).max(1),
+            order: None,
+            more: false,
+            last: None,
+        }
+    }
+
+    /// The next row. `score(cap, after)` returns at most `cap` candidates, the nearest of those
+    /// strictly after `after` (all of them when fewer exist).
+    pub fn next(
+        &mut self,
+        mut score: impl FnMut(usize, Option<Candidate>) -> Vec<Candidate>,
+    ) -> Option<Candidate> {
+        loop {
+            if let Some(order) = &mut self.order {
+                if let Some(c) = order.next() {
+                    self.last = Some(c);
+                    return Some(c);
+                }
+                if !self.more {
+                    return None;
+                }
+            }
+            let cap = if self.order.is_none() {
+                self.first
+            } else {
+                self.cap
+            };
+            let items = score(cap, self.last);
+            assert!(items.len() <= cap, "a pass returned more than its cap");
+            self.more = items.len() == cap;
+            self.order = Some(LazyOrder::new(items));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,6 +196,53 @@ mod tests {
         // Only the first batch was sorted.
         assert_eq!(lazy.sorted_end, FIRST_BATCH);
         assert_eq!(lazy.remaining(), 100_000 - 10);
+    }
+
+    /// The reference a scan's pass computes: the nearest `cap` of `all` after `after`.
+    fn pass(all: &[Candidate], cap: usize, after: Option<Candidate>) -> Vec<Candidate> {
+        let mut rest: Vec<Candidate> = LazyOrder::new(all.to_vec())
+            .filter(|c| after.is_none_or(|a| compare(c, &a) == Ordering::Greater))
+            .collect();
+        // Hand them back unsorted, as a scan would.
+        rest.truncate(cap);
+        rest.reverse();
+        rest
+    }
+
+    #[test]
+    fn passes_return_every_row_once_in_order_within_the_cap() {
+        for (n, distinct, first, cap) in [
+            (0, 1, 4, 8),
+            (1, 1, 4, 8),
+            (100, 3, 4, 8), // many ties across pass boundaries
+            (100, 100, 16, 16),
+            (1000, 7, 10, 33),
+            (1000, 1000, 999, 1000),
+            (1000, 1000, 1000, 1000),
+            (5000, 40, 64, 512),
+        ] {
+            let mut items = random_items(n, n as u64 + 1, distinct);
+            for c in items.iter_mut().step_by(13) {
+                c.dist = f32::NAN; // NaN rows come last, in id order
+            }
+            let want: Vec<_> = LazyOrder::new(items.clone()).collect();
+            let mut passes = Passes::new(first, cap);
+            let mut calls = 0;
+            let mut got = Vec::new();
+            while let Some(c) = passes.next(|k, after| {
+                calls += 1;
+                assert!(k == first || k == cap);
+                pass(&items, k, after)
+            }) {
+                got.push(c);
+            }
+            let bits = |v: &[Candidate]| -> Vec<(u32, u64)> {
+                v.iter().map(|c| (c.dist.to_bits(), c.id)).collect()
+            };
+            assert_eq!(bits(&got), bits(&want), "n={n} first={first} cap={cap}");
+            let expect_calls = if n < first { 1 } else { 2 + (n - first) / cap };
+            assert_eq!(calls, expect_calls, "n={n} first={first} cap={cap}");
+        }
     }
 
     #[test]
