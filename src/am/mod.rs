@@ -227,6 +227,19 @@ pub fn datum_owned(datum: pg_sys::Datum, elem: ElemKind) -> (Vec<f32>, Vec<u8>) 
     })
 }
 
+/// Candidates the first pass of a scan keeps: enough for any usual LIMIT.
+pub const FIRST_PASS: usize = 4096;
+
+/// Candidates a later pass of a scan may keep (`vector_core::order::Passes`): `work_mem` shared
+/// by the copies a pass holds at its peak (each thread's collector up to twice its cap, then
+/// the merged array), never fewer than [`FIRST_PASS`].
+pub fn candidate_budget() -> usize {
+    ensure_pool();
+    let threads = rayon::current_num_threads().max(1);
+    let bytes = unsafe { pg_sys::work_mem }.max(64) as usize * 1024;
+    (bytes / std::mem::size_of::<vector_core::order::Candidate>() / (3 * threads)).max(FIRST_PASS)
+}
+
 pub fn dimension_mismatch(expected: u32, got: usize) -> ! {
     error(
         PgSqlErrorCode::ERRCODE_DATA_EXCEPTION,
@@ -290,7 +303,9 @@ unsafe extern "C-unwind" fn cost_estimate(
 }
 
 /// Cost of an ordered scan that scores `fraction` of the index before its first row, plus
-/// `fixed` (e.g. centroid distances). Without an ORDER BY the index cannot help at all.
+/// `fixed` (e.g. centroid distances). Without an ORDER BY the index is never used: it does not
+/// store NULL vectors, so an unordered scan would miss rows. Its cost is infinite, which no
+/// other path (not even one disabled by `enable_seqscan = off`) can exceed.
 ///
 /// The alternative is a sequential scan that evaluates the distance operator on every row and
 /// sorts. Per row the index does strictly less: a SIMD kernel over packed pages instead of a
@@ -318,8 +333,10 @@ pub unsafe fn estimate(
     *selectivity = 1.0;
     *correlation = 0.0;
     if (*path).indexorderbys.is_null() {
-        *startup = 1.0e10;
-        *total = 1.0e10;
+        *startup = f64::INFINITY;
+        *total = f64::INFINITY;
+        *selectivity = 0.0;
+        *pages = 0.0;
         return;
     }
     let seq_scan = heap_pages * pg_sys::seq_page_cost

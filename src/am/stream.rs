@@ -18,13 +18,27 @@ use super::ensure_pool;
 use crate::storage::PageRead;
 
 /// Pages per run, and runs in flight: at most 128 buffer locks held (Postgres allows 200).
-const RUN_PAGES: u64 = 32;
+const RUN_PAGES: usize = 32;
 const MAX_IN_FLIGHT: usize = 4;
 
-/// Pages per run for this layout: a whole number of slots.
-pub fn run_pages(layout: &SlotLayout) -> u64 {
-    let pps = layout.pages_per_slot as u64;
-    (RUN_PAGES / pps).max(1) * pps
+/// How a scan streams its pages: pages per run (a whole number of slots) and runs in flight,
+/// within the relation's pin budget ([`crate::storage::pin_budget`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Pipeline {
+    pub run_pages: usize,
+    pub in_flight: usize,
+}
+
+impl Pipeline {
+    pub fn new(layout: &SlotLayout, index: pgrx::pg_sys::Relation) -> Pipeline {
+        let pps = layout.pages_per_slot;
+        let budget = crate::storage::pin_budget(index).clamp(pps, RUN_PAGES * MAX_IN_FLIGHT);
+        let run_pages = ((budget / MAX_IN_FLIGHT).min(RUN_PAGES) / pps).max(1) * pps;
+        Pipeline {
+            run_pages,
+            in_flight: (budget / run_pages).clamp(1, MAX_IN_FLIGHT),
+        }
+    }
 }
 
 /// Pointers to pinned pages handed to a worker (the backend keeps them pinned until the
@@ -64,11 +78,16 @@ impl Drop for FinishOnDrop<'_> {
 
 /// Score every page that `next_run` yields (runs of whole slots, pinned by the backend), with
 /// a [`Collector`] per thread: with `cap` keep the nearest `cap`, with `after` skip keys up to it.
+///
+/// Held buffer locks hold off interrupts, so when a cancel or terminate request arrives the
+/// backend stops pinning, lets the runs in flight finish, releases every page and only then
+/// lets Postgres act on it: a long scan stops within one run.
 pub fn score_runs(
     layout: &SlotLayout,
     query: &Query,
     cap: Option<usize>,
     after: Option<Candidate>,
+    pipeline: Pipeline,
     mut next_run: impl FnMut() -> Option<Vec<PageRead>>,
 ) -> Vec<Candidate> {
     ensure_pool();
@@ -97,13 +116,23 @@ pub fn score_runs(
         let _close = CloseOnDrop(&handoff);
         let mut own = Collector::new(cap, after);
         let (mut in_flight, mut exhausted, mut done) = (0, false, Vec::new());
+        // Set once an interrupt stays pending with nothing held (our caller holds interrupts
+        // off): then it cannot be served here, and the scan goes on.
+        let mut held_off = false;
         loop {
             handoff.take_done(&mut done);
             for id in done.drain(..) {
                 held[id] = None;
                 in_flight -= 1;
             }
-            if !exhausted && in_flight < MAX_IN_FLIGHT {
+            let interrupt = !held_off && unsafe { pgrx::pg_sys::InterruptPending != 0 };
+            if interrupt && in_flight == 0 {
+                // Nothing pinned or locked: a cancel or terminate raises its ERROR here.
+                pgrx::check_for_interrupts!();
+                held_off = unsafe { pgrx::pg_sys::InterruptPending != 0 };
+                continue;
+            }
+            if !interrupt && !exhausted && in_flight < pipeline.in_flight {
                 match next_run() {
                     Some(guards) if !guards.is_empty() => {
                         let run = PinnedRun(guards.iter().map(|g| g.bytes().as_ptr()).collect());
@@ -114,7 +143,6 @@ pub fn score_runs(
                     Some(_) => {}
                     None => exhausted = true,
                 }
-                pgrx::check_for_interrupts!();
             } else if let Some((id, run)) = handoff.try_pop() {
                 run.score(&mut own, layout, query);
                 held[id] = None;

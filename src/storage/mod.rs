@@ -12,6 +12,17 @@
 //!
 //! Page formats themselves (meta, data) are plain byte layouts in `vector_core::flat`; a guard
 //! hands out the page as `&[u8]` / `&mut [u8]` of `BLCKSZ` bytes.
+//!
+//! **On the error path guards leave their locks and pins alone.** An ERROR raised inside
+//! Postgres resets `InterruptHoldoffCount` to 0 before pgrx turns it into an unwind; releasing
+//! an LWLock then would drive the count negative (an assertion failure on a cassert build, and
+//! on any build a backend that ignores cancel requests from then on). Transaction (or
+//! subtransaction) abort releases them all anyway: `LWLockReleaseAll` and the resource owner.
+//!
+//! **WAL is decided once, from `RelationNeedsWAL`.** GenericXLog checks it itself; the bulk
+//! build's `log_newpage_range` goes through [`needs_wal`]: with `wal_level = minimal` a
+//! relation file created in this transaction gets no WAL (it is fsynced at commit instead),
+//! and page images logged anyway would be replayed over the newer pages after a crash.
 
 use pgrx::pg_sys;
 use pgrx::prelude::*;
@@ -57,7 +68,12 @@ impl PageRead {
 
     /// Like [`PageRead::new`], trying first the buffer that held this block last time
     /// (`ReadRecentBuffer` pins it without the buffer-mapping lookup if it still does).
-    pub fn with_hint(rel: pg_sys::Relation, block: BlockNumber, hint: pg_sys::Buffer) -> Self {
+    pub fn with_hint(
+        rel: pg_sys::Relation,
+        block: BlockNumber,
+        hint: pg_sys::Buffer,
+        strategy: &Strategy,
+    ) -> Self {
         unsafe {
             if hint != 0
                 && pg_sys::ReadRecentBuffer(
@@ -71,7 +87,7 @@ impl PageRead {
                 return PageRead { buf: hint };
             }
         }
-        Self::new(rel, block)
+        Self::with_strategy(rel, block, strategy.0)
     }
 
     pub fn buffer(&self) -> pg_sys::Buffer {
@@ -82,6 +98,51 @@ impl PageRead {
         unsafe {
             std::slice::from_raw_parts(pg_sys::BufferGetPage(self.buf) as *const u8, PAGE_SIZE)
         }
+    }
+}
+
+/// A buffer access strategy for one scan: a small ring of buffers (Postgres' bulk-read
+/// strategy, as a sequential scan uses) when the scan reads more than a quarter of shared
+/// buffers, so one big scan does not evict everything else; none otherwise.
+pub struct Strategy(pg_sys::BufferAccessStrategy);
+
+impl Strategy {
+    pub fn for_scan(rel: pg_sys::Relation, pages: u64) -> Strategy {
+        unsafe {
+            let big = !is_temp(rel) && pages > (pg_sys::NBuffers / 4).max(1) as u64;
+            Strategy(if big {
+                pg_sys::GetAccessStrategy(pg_sys::BufferAccessStrategyType::BAS_BULKREAD)
+            } else {
+                std::ptr::null_mut()
+            })
+        }
+    }
+}
+
+impl Drop for Strategy {
+    fn drop(&mut self) {
+        if !self.0.is_null() && !unwinding() {
+            unsafe { pg_sys::FreeAccessStrategy(self.0) } // else freed with its memory context
+        }
+    }
+}
+
+fn is_temp(rel: pg_sys::Relation) -> bool {
+    unsafe { (*(*rel).rd_rel).relpersistence == pg_sys::RELPERSISTENCE_TEMP as std::ffi::c_char }
+}
+
+/// How many pages one scan of `rel` may keep pinned (and share-locked) at once: its share of
+/// the buffer pool, so many concurrent scans on a small `shared_buffers` (or a temporary table
+/// with a small `temp_buffers`, whose heap pages need local buffers too) never run out.
+pub fn pin_budget(rel: pg_sys::Relation) -> usize {
+    unsafe {
+        let share = if is_temp(rel) {
+            pg_sys::num_temp_buffers / 4
+        } else {
+            let backends = pg_sys::MaxBackends + pg_sys::NUM_AUXILIARY_PROCS as i32;
+            pg_sys::NBuffers / backends.max(1) / 2
+        };
+        share.max(1) as usize
     }
 }
 
@@ -143,8 +204,16 @@ impl BufferHints {
 
 impl Drop for PageRead {
     fn drop(&mut self) {
+        if unwinding() {
+            return; // abort releases the lock and the pin (see the module comment)
+        }
         unsafe { pg_sys::UnlockReleaseBuffer(self.buf) }
     }
+}
+
+/// True while an error unwinds through our frames: locks and pins are then left to abort.
+fn unwinding() -> bool {
+    std::thread::panicking()
 }
 
 /// Up to four exclusively locked pages changed under one GenericXLog record: either every
@@ -165,7 +234,9 @@ impl WalWrite {
         }
     }
 
-    /// Lock an existing page for change; returns its index in this record.
+    /// Lock an existing page for change; returns its index in this record. A page that is
+    /// still all zeroes (extended by a change whose WAL never reached disk) is logged as a full
+    /// image: replay must not depend on a block that WAL never created.
     pub fn lock(&mut self, block: BlockNumber) -> usize {
         unsafe {
             let buf = pg_sys::ReadBufferExtended(
@@ -176,7 +247,13 @@ impl WalWrite {
                 std::ptr::null_mut(),
             );
             pg_sys::LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
-            self.register(buf, 0)
+            let header = pg_sys::BufferGetPage(buf) as *const pg_sys::PageHeaderData;
+            let flags = if (*header).pd_upper == 0 {
+                pg_sys::GENERIC_XLOG_FULL_IMAGE as i32
+            } else {
+                0
+            };
+            self.register(buf, flags)
         }
     }
 
@@ -184,6 +261,32 @@ impl WalWrite {
     pub fn extend(&mut self, fork: pg_sys::ForkNumber::Type) -> usize {
         unsafe {
             let buf = extend_locked(self.rel, fork);
+            let i = self.register(buf, pg_sys::GENERIC_XLOG_FULL_IMAGE as i32);
+            pg_sys::PageInit(self.bufs[i].1, PAGE_SIZE, 0);
+            i
+        }
+    }
+
+    /// Block `block` of the main fork as a new empty page logged as a full image: an existing
+    /// block is overwritten whatever it holds, the block after the last one is appended.
+    pub fn overwrite_or_extend(&mut self, block: BlockNumber) -> usize {
+        let blocks = block_count(self.rel);
+        assert!(
+            block <= blocks,
+            "block {block} is beyond the end ({blocks})"
+        );
+        if block == blocks {
+            return self.extend(pg_sys::ForkNumber::MAIN_FORKNUM);
+        }
+        unsafe {
+            let buf = pg_sys::ReadBufferExtended(
+                self.rel,
+                pg_sys::ForkNumber::MAIN_FORKNUM,
+                block,
+                pg_sys::ReadBufferMode::RBM_NORMAL,
+                std::ptr::null_mut(),
+            );
+            pg_sys::LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
             let i = self.register(buf, pg_sys::GENERIC_XLOG_FULL_IMAGE as i32);
             pg_sys::PageInit(self.bufs[i].1, PAGE_SIZE, 0);
             i
@@ -238,7 +341,10 @@ impl Drop for WalWrite {
     fn drop(&mut self) {
         unsafe {
             if !self.state.is_null() {
-                pg_sys::GenericXLogAbort(self.state);
+                pg_sys::GenericXLogAbort(self.state); // frees the copies; the pages are untouched
+            }
+            if unwinding() {
+                return; // abort releases the locks and pins
             }
             for (buf, _) in self.bufs.drain(..) {
                 pg_sys::UnlockReleaseBuffer(buf);
@@ -279,6 +385,9 @@ impl BulkPage {
 
 impl Drop for BulkPage {
     fn drop(&mut self) {
+        if unwinding() {
+            return; // the build fails and its relation file goes away with the transaction
+        }
         unsafe {
             pg_sys::MarkBufferDirty(self.buf);
             pg_sys::UnlockReleaseBuffer(self.buf);
@@ -357,11 +466,25 @@ pub fn log_init_fork(rel: pg_sys::Relation) {
     }
 }
 
+/// Postgres' `RelationNeedsWAL`: a permanent relation, unless `wal_level = minimal` and its
+/// file was created (or truncated to a new file) in the current transaction.
+pub fn needs_wal(rel: pg_sys::Relation) -> bool {
+    unsafe {
+        let permanent =
+            (*(*rel).rd_rel).relpersistence == pg_sys::RELPERSISTENCE_PERMANENT as std::ffi::c_char;
+        let xlog_needed = pg_sys::wal_level >= pg_sys::WalLevel::WAL_LEVEL_REPLICA as i32;
+        const INVALID_SUBXID: pg_sys::SubTransactionId = 0; // InvalidSubTransactionId
+        let new_in_transaction = (*rel).rd_createSubid != INVALID_SUBXID
+            || (*rel).rd_firstRelfilenodeSubid != INVALID_SUBXID;
+        permanent && (xlog_needed || !new_in_transaction)
+    }
+}
+
 /// WAL-log every page of a relation built without WAL (bulk build), for crash recovery and
-/// standbys. Temporary and unlogged relations need no WAL.
+/// standbys, when the relation needs WAL at all ([`needs_wal`]).
 pub fn log_all_pages(rel: pg_sys::Relation) {
     unsafe {
-        if (*(*rel).rd_rel).relpersistence == pg_sys::RELPERSISTENCE_PERMANENT as std::ffi::c_char {
+        if needs_wal(rel) {
             pg_sys::log_newpage_range(
                 rel,
                 pg_sys::ForkNumber::MAIN_FORKNUM,

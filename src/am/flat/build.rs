@@ -1,9 +1,11 @@
 //! CREATE INDEX: read the heap once, append vectors to data pages as they come (no WAL), write
-//! the meta page, then WAL-log every page once.
+//! the meta page, then WAL-log every page once. The page being filled is an image in memory,
+//! written out when full: no buffer stays locked across the heap scan's callbacks, so the build
+//! can be cancelled at any row.
 
 use pgrx::pg_sys;
 use pgrx::prelude::*;
-use vector_core::flat::{IndexKind, Meta, SlotLayout, Tid};
+use vector_core::flat::{IndexKind, Meta, SlotLayout, Tid, PAGE_HEADER, PAGE_SIZE};
 
 use crate::am::{column_dims, dimension_mismatch, opclass_metric, RowContext};
 use crate::storage::{log_all_pages, log_init_fork, BulkPage, WalWrite, META_BLOCK};
@@ -12,8 +14,8 @@ struct BuildState {
     index: pg_sys::Relation,
     meta: Meta,
     layout: Option<SlotLayout>,
-    /// The data page being filled (and for multi-page slots, its continuation pages).
-    current: Option<BulkPage>,
+    /// The data page being filled, and its next free position.
+    page: Vec<u8>,
     pos: usize,
     tuples: f64,
     row_context: RowContext,
@@ -31,37 +33,51 @@ impl BuildState {
             .layout
             .get_or_insert_with(|| SlotLayout::new(dims, self.meta.elem));
         if layout.pages_per_slot > 1 {
-            // Continuation pages first, then the first page; all consecutive blocks.
-            let mut first = new_data_page(self.index, &layout);
-            let mut rest: Vec<BulkPage> = (1..layout.pages_per_slot)
-                .map(|_| new_data_page(self.index, &layout))
-                .collect();
-            layout.write_chunk(first.page_mut(), 0, bytes);
-            for (i, page) in rest.iter_mut().enumerate() {
-                layout.write_chunk(page.page_mut(), i + 1, bytes);
+            // One slot over consecutive blocks: the first page holds the TID and chunk 0.
+            for i in 0..layout.pages_per_slot {
+                let mut image = new_image(&layout);
+                layout.write_chunk(&mut image, i, bytes);
+                if i == 0 {
+                    layout.set_tid(&mut image, 0, tid);
+                }
+                write_page(self.index, &layout, &image);
             }
-            layout.set_tid(first.page_mut(), 0, tid);
         } else {
-            if self.current.is_none() || self.pos == layout.per_page {
-                self.current = None; // release the full page before taking the next
-                self.current = Some(new_data_page(self.index, &layout));
+            if self.page.is_empty() {
+                self.page = new_image(&layout);
                 self.pos = 0;
             }
-            let page = self.current.as_mut().unwrap();
-            layout.write_vector(page.page_mut(), self.pos, bytes);
-            layout.set_tid(page.page_mut(), self.pos, tid);
+            layout.write_vector(&mut self.page, self.pos, bytes);
+            layout.set_tid(&mut self.page, self.pos, tid);
             self.pos += 1;
+            if self.pos == layout.per_page {
+                self.flush();
+            }
         }
         self.meta.n_slots += 1;
         self.tuples += 1.0;
     }
+
+    /// Write the page being filled (if any) to the next block.
+    fn flush(&mut self) {
+        if let (Some(layout), false) = (self.layout, self.page.is_empty()) {
+            write_page(self.index, &layout, &self.page);
+            self.page.clear();
+        }
+    }
 }
 
-fn new_data_page(index: pg_sys::Relation, layout: &SlotLayout) -> BulkPage {
+fn new_image(layout: &SlotLayout) -> Vec<u8> {
+    let mut image = vec![0u8; PAGE_SIZE];
+    layout.init_page(&mut image);
+    image
+}
+
+/// Append `image` as a new data page (no WAL: the build logs every page at its end).
+fn write_page(index: pg_sys::Relation, layout: &SlotLayout, image: &[u8]) {
     let mut page = BulkPage::extend(index);
-    layout.init_page(page.page_mut());
+    page.page_mut()[PAGE_HEADER..].copy_from_slice(&image[PAGE_HEADER..]);
     page.set_used_end(layout.used_end());
-    page
 }
 
 #[pg_guard]
@@ -87,7 +103,7 @@ pub unsafe extern "C-unwind" fn ambuild(
             extra: [0; 4],
         },
         layout: (dims > 0).then(|| SlotLayout::new(dims as usize, elem)),
-        current: None,
+        page: Vec::new(),
         pos: 0,
         tuples: 0.0,
         row_context: RowContext::new(),
@@ -107,7 +123,7 @@ pub unsafe extern "C-unwind" fn ambuild(
         &mut state as *mut BuildState as *mut std::ffi::c_void,
         std::ptr::null_mut(),
     );
-    state.current = None; // flush the last data page
+    state.flush(); // the last data page
     state.meta.free_hint = state.meta.n_slots;
     write_meta_unlogged(index, &state.meta);
     log_all_pages(index);

@@ -1,39 +1,33 @@
 //! Ordered scan.
 //!
-//! The first `amgettuple` after a rescan scores every stored vector, streaming the data pages
-//! in block order through the shared pipeline (`am::stream`: the backend pins, workers score).
-//! Candidates are then handed out nearest first by `LazyOrder`, which sorts only as far as the
-//! executor pulls.
+//! A pass scores every stored vector, streaming the data pages in block order through the
+//! shared pipeline (`am::stream`: the backend pins, workers score), and keeps the nearest
+//! candidates after the last row returned; `LazyOrder` hands them out nearest first, sorting
+//! only as far as the executor pulls.
 //!
-//! The first pass keeps only the `FIRST_PASS` nearest candidates (enough for any usual LIMIT).
-//! A scan pulled past them (a selective WHERE clause) runs a second, uncapped pass that resumes
-//! exactly after the last row returned, so every row still comes back once, in order.
+//! The first pass keeps `FIRST_PASS` candidates (enough for any usual LIMIT). A scan pulled
+//! past them (a selective WHERE clause) runs further passes, each resuming exactly after the
+//! last row returned and keeping at most the work_mem budget, so every row still comes back
+//! once, in order, in bounded memory (`vector_core::order::Passes`).
 
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use vector_core::distance::Metric;
 use vector_core::flat::{ElemKind, Query, SlotLayout};
-use vector_core::order::{Candidate, LazyOrder};
+use vector_core::order::{Candidate, Passes};
 
 use super::{data_block, layout};
-use crate::am::stream::{run_pages, score_runs};
-use crate::am::{begin_scan, order_by_query, return_row};
-use crate::storage::{read_meta, BufferHints, PageRead};
+use crate::am::stream::{score_runs, Pipeline};
+use crate::am::{begin_scan, candidate_budget, order_by_query, return_row, FIRST_PASS};
+use crate::storage::{read_meta, BufferHints, PageRead, Strategy};
 use crate::types::error;
-
-/// Candidates kept by the first pass.
-const FIRST_PASS: usize = 4096;
 
 struct ScanState {
     /// Query values from the last rescan (`None`: a NULL query, every row ties).
     query: Option<Vec<f32>>,
-    order: Option<LazyOrder>,
+    passes: Passes,
     metric: Metric,
     elem: ElemKind,
-    /// The current candidates are a capped first pass: more rows may exist after them.
-    capped: bool,
-    /// The last candidate handed out.
-    last: Option<Candidate>,
 }
 
 #[pg_guard]
@@ -45,11 +39,9 @@ pub unsafe extern "C-unwind" fn ambeginscan(
     let meta = read_meta(index);
     let state = ScanState {
         query: None,
-        order: None,
+        passes: Passes::new(FIRST_PASS, candidate_budget()),
         metric: meta.metric,
         elem: meta.elem,
-        capped: false,
-        last: None,
     };
     begin_scan(index, nkeys, norderbys, state)
 }
@@ -63,9 +55,7 @@ pub unsafe extern "C-unwind" fn amrescan(
     norderbys: i32,
 ) {
     let state = &mut *((*scan).opaque as *mut ScanState);
-    state.order = None;
-    state.last = None;
-    state.capped = false;
+    state.passes = Passes::new(FIRST_PASS, candidate_budget());
     state.query = order_by_query(scan, orderbys, norderbys, state.elem);
 }
 
@@ -76,49 +66,32 @@ pub unsafe extern "C-unwind" fn amgettuple(
 ) -> bool {
     let state = &mut *((*scan).opaque as *mut ScanState);
     let index = (*scan).indexRelation;
-    if state.order.is_none() {
-        let cap = state.query.is_some().then_some(FIRST_PASS);
-        let candidates = score(index, state.query.as_deref(), state.metric, cap, None);
-        state.capped = cap.is_some_and(|cap| candidates.len() >= cap);
-        state.order = Some(LazyOrder::new(candidates));
-    }
-    let mut next = state.order.as_mut().unwrap().next();
-    if next.is_none() && state.capped {
-        // Pulled past the first pass: score again, keeping everything after the last row.
-        let candidates = score(
-            index,
-            state.query.as_deref(),
-            state.metric,
-            None,
-            state.last,
-        );
-        state.capped = false;
-        state.order = Some(LazyOrder::new(candidates));
-        next = state.order.as_mut().unwrap().next();
-    }
+    let (query, metric) = (state.query.as_deref(), state.metric);
+    let next = state
+        .passes
+        .next(|cap, after| score(index, query, metric, cap, after));
     let Some(c) = next else {
         return false;
     };
-    state.last = Some(c);
     return_row(scan, state.metric, c, state.query.is_none());
     true
 }
 
 #[pg_guard]
 pub unsafe extern "C-unwind" fn amendscan(scan: pg_sys::IndexScanDesc) {
-    // Release the candidate array now; the state itself goes with its memory context.
+    // Release the candidates now; the state itself goes with its memory context.
     let state = &mut *((*scan).opaque as *mut ScanState);
-    state.order = None;
+    state.passes = Passes::new(1, 1);
     state.query = None;
 }
 
-/// Score the stored vectors: with `cap`, keep the `cap` nearest; with `after`, only those after
-/// that key. A NULL query (`None`) scores every row as NaN: all rows tie.
+/// One pass over the stored vectors: the `cap` nearest after `after`. A NULL query (`None`)
+/// scores every row as NaN: all rows tie, in TID order.
 fn score(
     index: pg_sys::Relation,
     query: Option<&[f32]>,
     metric: Metric,
-    cap: Option<usize>,
+    cap: usize,
     after: Option<Candidate>,
 ) -> Vec<Candidate> {
     let meta = read_meta(index);
@@ -134,16 +107,8 @@ fn score(
                 q.len()
             ),
         ),
-        Some(q) => Some(Query::new(metric, q.to_vec())),
-        None => None,
-    };
-    let Some(query) = query else {
-        let zero = Query::new(metric, vec![0.0; layout.dims]);
-        let mut all = stream_pages(index, &layout, meta.n_slots, &zero, None, None);
-        for c in &mut all {
-            c.dist = f32::NAN;
-        }
-        return all;
+        Some(q) => Query::new(metric, q.to_vec()),
+        None => Query::null(metric),
     };
     stream_pages(index, &layout, meta.n_slots, &query, cap, after)
 }
@@ -154,21 +119,24 @@ fn stream_pages(
     layout: &SlotLayout,
     n_slots: u64,
     query: &Query,
-    cap: Option<usize>,
+    cap: usize,
     after: Option<Candidate>,
 ) -> Vec<Candidate> {
     let total_pages = layout.pages_for(n_slots);
-    let run = run_pages(layout);
+    let pipeline = Pipeline::new(layout, index);
+    let strategy = Strategy::for_scan(index, total_pages);
+    let run = pipeline.run_pages as u64;
     let mut start = 0;
     let mut hints = BufferHints::take(index, total_pages as usize);
-    let found = score_runs(layout, query, cap, after, || {
+    let found = score_runs(layout, query, Some(cap), after, pipeline, || {
         if start >= total_pages {
             return None;
         }
         let end = (start + run).min(total_pages);
         let pages: Vec<PageRead> = (start..end)
             .map(|p| {
-                let page = PageRead::with_hint(index, data_block(p), hints.get(p as usize));
+                let hint = hints.get(p as usize);
+                let page = PageRead::with_hint(index, data_block(p), hint, &strategy);
                 hints.set(p as usize, page.buffer());
                 page
             })

@@ -45,7 +45,10 @@ pub unsafe extern "C-unwind" fn ambulkdelete(
             let slot = k * slots_per_first_page + pos as u64;
             lowest_freed = Some(lowest_freed.map_or(slot, |l| l.min(slot)));
             w.commit();
-        } // else: dropping aborts the empty record
+        } else {
+            drop(w); // aborts the empty record
+        }
+        // No page is locked here: a cost-based delay must never stall a query.
         pg_sys::vacuum_delay_point();
     }
     if let Some(low) = lowest_freed {

@@ -3,17 +3,19 @@
 //! list's page chain, workers score), and hand rows out nearest first. With
 //! `ivfflat.iterative_scan = relaxed_order`, a scan pulled past those rows probes the next
 //! lists, up to `ivfflat.max_probes`: later rows may then be nearer than earlier ones.
+//! Within one batch of lists rows come out in exact order through bounded passes
+//! (`vector_core::order::Passes`), so `probes = lists` needs no more memory than `LIMIT 10`.
 
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use vector_core::flat::Query;
 use vector_core::ivf::{nearest_lists, read_entry};
-use vector_core::order::{Candidate, LazyOrder};
+use vector_core::order::{Candidate, Passes};
 
 use super::{open, IterativeScan, IvfIndex, ITERATIVE_SCAN, MAX_PROBES, PROBES};
-use crate::am::stream::{run_pages, score_runs};
-use crate::am::{begin_scan, order_by_query, return_row};
-use crate::storage::PageRead;
+use crate::am::stream::{score_runs, Pipeline};
+use crate::am::{begin_scan, candidate_budget, order_by_query, return_row, FIRST_PASS};
+use crate::storage::{PageRead, Strategy};
 use crate::types::error;
 
 struct ScanState {
@@ -24,7 +26,9 @@ struct ScanState {
     lists: Vec<usize>,
     probed: usize,
     probes: usize,
-    order: Option<LazyOrder>,
+    /// The batch of lists being handed out, and its passes.
+    batch: Vec<usize>,
+    passes: Option<Passes>,
 }
 
 #[pg_guard]
@@ -39,7 +43,8 @@ pub unsafe extern "C-unwind" fn ambeginscan(
         lists: Vec::new(),
         probed: 0,
         probes: 1,
-        order: None,
+        batch: Vec::new(),
+        passes: None,
     };
     begin_scan(index, nkeys, norderbys, state)
 }
@@ -53,11 +58,15 @@ pub unsafe extern "C-unwind" fn amrescan(
     norderbys: i32,
 ) {
     let state = &mut *((*scan).opaque as *mut ScanState);
-    let ivf = state
-        .index
-        .get_or_insert_with(|| open((*scan).indexRelation));
-    state.order = None;
+    state.passes = None;
     state.probed = 0;
+    state.lists.clear();
+    if state.index.is_none() {
+        state.index = open((*scan).indexRelation).ok();
+    }
+    let Some(ivf) = state.index.as_mut() else {
+        return; // nothing indexed yet (no fixed part): no rows
+    };
     state.query = order_by_query(scan, orderbys, norderbys, ivf.meta.elem);
     if let Some(q) = &state.query {
         if q.len() != ivf.meta.dims as usize {
@@ -91,33 +100,41 @@ pub unsafe extern "C-unwind" fn amgettuple(
     let state = &mut *((*scan).opaque as *mut ScanState);
     let index = (*scan).indexRelation;
     loop {
-        if let Some(c) = state.order.as_mut().and_then(|o| o.next()) {
-            let metric = state.index.as_ref().unwrap().meta.metric;
-            return_row(scan, metric, c, state.query.is_none());
-            return true;
+        if let Some(passes) = state.passes.as_mut() {
+            let (ivf, query, batch) = (state.index.as_mut().unwrap(), &state.query, &state.batch);
+            let next = passes
+                .next(|cap, after| score_lists(index, ivf, query.as_deref(), batch, cap, after));
+            if let Some(c) = next {
+                return_row(scan, ivf.meta.metric, c, state.query.is_none());
+                return true;
+            }
         }
         if state.probed >= state.lists.len() {
             return false;
         }
         // Probe the next batch of lists (the first `probes`, then more when iterating).
         let end = (state.probed + state.probes).min(state.lists.len());
-        let batch = state.lists[state.probed..end].to_vec();
+        state.batch = state.lists[state.probed..end].to_vec();
         state.probed = end;
-        let candidates = score_lists(index, state, &batch);
-        state.order = Some(LazyOrder::new(candidates));
+        state.passes = Some(Passes::new(FIRST_PASS, candidate_budget()));
     }
 }
 
-/// Score every vector of `lists`. Each list's chain comes from the backend's cache (walking
-/// only pages linked in since it was cached), so its pages are pinned without first reading
-/// their predecessors, mostly through the buffer each was last found in.
-fn score_lists(index: pg_sys::Relation, state: &mut ScanState, lists: &[usize]) -> Vec<Candidate> {
-    let ivf = state.index.as_mut().unwrap();
+/// One pass over every vector of `lists`: the `cap` nearest after `after`. Each list's chain
+/// comes from the backend's cache (walking only pages linked in since it was cached), so its
+/// pages are pinned without first reading their predecessors, mostly through the buffer each
+/// was last found in.
+fn score_lists(
+    index: pg_sys::Relation,
+    ivf: &mut IvfIndex,
+    query: Option<&[f32]>,
+    lists: &[usize],
+    cap: usize,
+    after: Option<Candidate>,
+) -> Vec<Candidate> {
     let slots = ivf.slots;
-    let query = Query::new(
-        ivf.meta.metric,
-        state.query.clone().unwrap_or_else(|| vec![0.0; slots.dims]),
-    );
+    let metric = ivf.meta.metric;
+    let query = query.map_or(Query::null(metric), |q| Query::new(metric, q.to_vec()));
     // The lists' current heads, each directory page pinned once (and released before any data
     // page is pinned: inserts lock a data page and then the directory).
     let mut heads = Vec::with_capacity(lists.len());
@@ -139,34 +156,33 @@ fn score_lists(index: pg_sys::Relation, state: &mut ScanState, lists: &[usize]) 
     }
 
     let chains = &mut ivf.cache.chains;
-    let run = run_pages(&slots) as usize;
+    let total: usize = lists
+        .iter()
+        .map(|&l| chains[l].as_ref().map_or(0, |c| c.blocks.len()))
+        .sum();
+    let strategy = Strategy::for_scan(index, total as u64);
+    let pipeline = Pipeline::new(&slots, index);
     let (mut li, mut pos) = (0, 0);
-    let mut all = score_runs(&slots, &query, None, None, || {
-        let mut pages = Vec::with_capacity(run);
-        while pages.len() < run && li < lists.len() {
+    score_runs(&slots, &query, Some(cap), after, pipeline, || {
+        let mut pages = Vec::with_capacity(pipeline.run_pages);
+        while pages.len() < pipeline.run_pages && li < lists.len() {
             let chain = chains[lists[li]].as_mut().expect("chain resolved above");
             if pos >= chain.blocks.len() {
                 (li, pos) = (li + 1, 0);
                 continue;
             }
-            let page = PageRead::with_hint(index, chain.blocks[pos], chain.hints[pos]);
+            let page = PageRead::with_hint(index, chain.blocks[pos], chain.hints[pos], &strategy);
             chain.hints[pos] = page.buffer();
             pages.push(page);
             pos += 1;
         }
         (!pages.is_empty()).then_some(pages)
-    });
-    if state.query.is_none() {
-        for c in &mut all {
-            c.dist = f32::NAN;
-        }
-    }
-    all
+    })
 }
 
 #[pg_guard]
 pub unsafe extern "C-unwind" fn amendscan(scan: pg_sys::IndexScanDesc) {
     let state = &mut *((*scan).opaque as *mut ScanState);
-    state.order = None;
+    state.passes = None;
     state.index = None;
 }

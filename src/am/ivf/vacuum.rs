@@ -22,7 +22,9 @@ pub unsafe extern "C-unwind" fn ambulkdelete(
     let index = (*info).index;
     let stats = crate::am::flat::ensure_stats(stats);
     let callback = callback.expect("bulk delete callback");
-    let ivf = open(index);
+    let Ok(ivf) = open(index) else {
+        return stats; // no fixed part yet, so no rows
+    };
     let slots = ivf.slots;
     let mut live = 0f64;
     for list in 0..ivf.ivf.lists {
@@ -53,9 +55,12 @@ pub unsafe extern "C-unwind" fn ambulkdelete(
             }
             if changed {
                 w.commit();
+            } else {
+                drop(w); // aborts the empty record
             }
             chunk = (chunk + 1) % slots.pages_per_slot;
             block = next;
+            // No page is locked here: a cost-based delay must never stall a query.
             pg_sys::vacuum_delay_point();
         }
         if first_with_space != INVALID_BLOCK {
