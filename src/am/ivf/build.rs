@@ -11,14 +11,14 @@ use std::sync::{mpsc, Arc};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use vector_core::distance::Metric;
-use vector_core::flat::{IndexKind, Meta, SlotLayout, Tid, PAGE_HEADER, PAGE_SIZE};
+use vector_core::flat::{ElemKind, IndexKind, Meta, SlotLayout, Tid, PAGE_HEADER, PAGE_SIZE};
 use vector_core::ivf::{write_entry, IvfLayout, ListEntry};
 use vector_core::kmeans::{self, KMeansParams};
 
 use super::{lists_option, spherical};
 use crate::am::flat::item_pointer_to_tid;
 use crate::am::{column_dims, dimension_mismatch, opclass_metric, RowContext};
-use crate::storage::{log_all_pages, log_init_fork, BulkPage, WalWrite};
+use crate::storage::{check_meta, log_all_pages, log_init_fork, BulkPage, WalWrite, META_BLOCK};
 use crate::types::error;
 
 const PHASE_KMEANS: i64 = 2;
@@ -35,8 +35,10 @@ struct Sampler {
     elem: vector_core::flat::ElemKind,
     dims: usize,
     target: usize,
-    /// Bytes the sample may use (maintenance_work_mem).
+    /// Bytes the build may use (maintenance_work_mem) ...
     memory_limit: usize,
+    /// ... of which the load phase's open page images (one per list) need this much.
+    reserved: usize,
     seen: u64,
     /// Rows held (`rows.len() / dims`).
     filled: usize,
@@ -76,8 +78,8 @@ impl Sampler {
         }
         match slot {
             None => {
-                if (self.rows.len() + self.dims) * 4 > self.memory_limit {
-                    let needed = self.target * self.dims * 4;
+                if (self.rows.len() + self.dims) * 4 + self.reserved > self.memory_limit {
+                    let needed = self.target * self.dims * 4 + self.reserved;
                     error(
                         PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
                         format!(
@@ -318,6 +320,7 @@ pub unsafe extern "C-unwind" fn ambuild(
         dims: typmod_dims,
         target,
         memory_limit,
+        reserved: lists * PAGE_SIZE,
         seen: 0,
         filled: 0,
         rows: Vec::new(),
@@ -335,13 +338,11 @@ pub unsafe extern "C-unwind" fn ambuild(
         std::ptr::null_mut(),
     );
     let dims = sampler.dims;
-    if dims == 0 {
-        error(
-            PgSqlErrorCode::ERRCODE_DATA_EXCEPTION,
-            "column does not have dimensions".into(),
-        );
-    }
-    let n_sample = sampler.rows.len() / dims;
+    let n_sample = if dims == 0 {
+        0
+    } else {
+        sampler.rows.len() / dims
+    };
     if n_sample < lists {
         ereport!(
             NOTICE,
@@ -349,6 +350,17 @@ pub unsafe extern "C-unwind" fn ambuild(
             "ivfflat index created with little data",
             "This will cause low recall."
         );
+    }
+    if dims == 0 {
+        // No rows and no declared dimension (TRUNCATE, REINDEX or a restore of an empty
+        // table): just the meta page; the first insert lays out the rest (`form`).
+        let meta = unformed_meta(metric, elem, lists);
+        BulkPageWriter.page(index, &mut |p| {
+            meta.write(p);
+            Meta::END
+        });
+        log_all_pages(index);
+        return build_result(0);
     }
     let mut sample = sampler.rows;
     if metric == Metric::Cosine {
@@ -386,7 +398,7 @@ pub unsafe extern "C-unwind" fn ambuild(
         free_hint: 0,
         extra: [lists as u64, super::new_stamp(), 0, 0],
     };
-    write_fixed_pages(index, &ivf, &meta, &centroids, BulkPageWriter);
+    write_fixed_pages(index, &ivf, Some(&meta), &centroids, BulkPageWriter);
 
     // Phase 3: assign and load.
     progress(pg_sys::PROGRESS_CREATEIDX_SUBPHASE, PHASE_ASSIGN);
@@ -422,12 +434,69 @@ pub unsafe extern "C-unwind" fn ambuild(
     write_directory(index, &ivf, &loader.entries);
     log_all_pages(index);
 
-    let total: u64 = loader.entries.iter().map(|e| e.count).sum();
-    let result = pg_sys::palloc0(std::mem::size_of::<pg_sys::IndexBuildResult>())
-        as *mut pg_sys::IndexBuildResult;
-    (*result).heap_tuples = total as f64;
-    (*result).index_tuples = total as f64;
-    result
+    build_result(loader.entries.iter().map(|e| e.count).sum())
+}
+
+fn build_result(tuples: u64) -> *mut pg_sys::IndexBuildResult {
+    unsafe {
+        let result = pg_sys::palloc0(std::mem::size_of::<pg_sys::IndexBuildResult>())
+            as *mut pg_sys::IndexBuildResult;
+        (*result).heap_tuples = tuples as f64;
+        (*result).index_tuples = tuples as f64;
+        result
+    }
+}
+
+/// The meta page of an index with no fixed part yet (dimension unknown).
+fn unformed_meta(metric: Metric, elem: ElemKind, lists: usize) -> Meta {
+    Meta {
+        kind: IndexKind::Ivf,
+        dims: 0,
+        elem,
+        metric,
+        n_slots: 0,
+        free_hint: 0,
+        extra: [lists as u64, 0, 0, 0],
+    }
+}
+
+/// Centroids of a build over no rows: random unit vectors, as k-means gives for no data.
+fn empty_centroids(lists: usize, dims: usize, metric: Metric) -> Vec<f32> {
+    let params = KMeansParams {
+        k: lists,
+        dim: dims,
+        spherical: spherical(metric),
+        max_iters: 1,
+        seed: 42,
+    };
+    kmeans::train::<()>(&[], &params, &mut |_, _| Ok(()))
+        .expect("no progress errors")
+        .centroids
+}
+
+/// Lay out the fixed pages (centroids of an empty build, empty directory) of an index that was
+/// built over no rows without a declared dimension, now that the first row gives one.
+///
+/// The meta page stays exclusively locked throughout (a concurrent first insert waits, then
+/// finds the work done). The fixed pages go to blocks 1.. in records of their own, as full
+/// images; they are unreachable until the meta page, logged last, names the dimension. After a
+/// crash in between, the next first insert overwrites the blocks left behind.
+pub fn form(index: pg_sys::Relation, dims: usize) {
+    let mut w = WalWrite::start(index);
+    let m = w.lock(META_BLOCK);
+    let mut meta = check_meta(Meta::read(w.page(m)), index);
+    if meta.dims != 0 {
+        return; // formed meanwhile; dropping `w` releases the meta page
+    }
+    crate::types::check_dim::<f32>(dims);
+    let lists = meta.extra[0] as usize;
+    let ivf = IvfLayout::new(lists, dims);
+    let centroids = empty_centroids(lists, dims, meta.metric);
+    write_fixed_pages(index, &ivf, None, &centroids, FormWriter { next: 1 });
+    meta.dims = dims as u32;
+    meta.extra[1] = super::new_stamp();
+    meta.write(w.page_mut(m));
+    w.commit();
 }
 
 fn normalise_rows(rows: &mut [f32], dims: usize) {
@@ -471,18 +540,36 @@ impl FixedPageWriter for InitForkWriter {
     }
 }
 
-/// Meta page, centroid pages and empty directory pages, in block order.
+/// Fixed pages of a formed index (`form`), WAL-logged one by one at blocks 1, 2, …
+struct FormWriter {
+    next: pg_sys::BlockNumber,
+}
+impl FixedPageWriter for FormWriter {
+    fn page(&mut self, index: pg_sys::Relation, fill: &mut dyn FnMut(&mut [u8]) -> usize) {
+        let mut w = WalWrite::start(index);
+        let i = w.overwrite_or_extend(self.next);
+        let end = fill(w.page_mut(i));
+        w.set_used_end(i, end);
+        w.commit();
+        self.next += 1;
+    }
+}
+
+/// Meta page (unless `None`: it exists), centroid pages and empty directory pages, in block
+/// order.
 fn write_fixed_pages(
     index: pg_sys::Relation,
     ivf: &IvfLayout,
-    meta: &Meta,
+    meta: Option<&Meta>,
     centroids: &[f32],
     mut writer: impl FixedPageWriter,
 ) {
-    writer.page(index, &mut |p| {
-        meta.write(p);
-        Meta::END
-    });
+    if let Some(meta) = meta {
+        writer.page(index, &mut |p| {
+            meta.write(p);
+            Meta::END
+        });
+    }
     for i in 0..ivf.centroid_pages {
         writer.page(index, &mut |p| {
             ivf.write_centroid_page(p, i, centroids);
@@ -516,28 +603,23 @@ fn write_directory(index: pg_sys::Relation, ivf: &IvfLayout, entries: &[ListEntr
     }
 }
 
-/// An unlogged index's init fork: an index over no rows, with centroids of an empty build.
+/// An unlogged index's init fork: an index over no rows, with centroids of an empty build (or,
+/// without a declared dimension, just the meta page).
 #[pg_guard]
 pub unsafe extern "C-unwind" fn ambuildempty(index: pg_sys::Relation) {
     let (metric, elem) = opclass_metric(index);
     let lists = lists_option(index);
     let Some(dims) = column_dims(index) else {
-        error(
-            PgSqlErrorCode::ERRCODE_DATA_EXCEPTION,
-            "column does not have dimensions".into(),
-        );
+        let meta = unformed_meta(metric, elem, lists);
+        InitForkWriter.page(index, &mut |p| {
+            meta.write(p);
+            Meta::END
+        });
+        log_init_fork(index);
+        return;
     };
     let dims = dims as usize;
-    let params = KMeansParams {
-        k: lists,
-        dim: dims,
-        spherical: spherical(metric),
-        max_iters: 1,
-        seed: 42,
-    };
-    let centroids = kmeans::train::<()>(&[], &params, &mut |_, _| Ok(()))
-        .unwrap()
-        .centroids;
+    let centroids = empty_centroids(lists, dims, metric);
     let ivf = IvfLayout::new(lists, dims);
     let meta = Meta {
         kind: IndexKind::Ivf,
@@ -548,7 +630,7 @@ pub unsafe extern "C-unwind" fn ambuildempty(index: pg_sys::Relation) {
         free_hint: 0,
         extra: [lists as u64, super::new_stamp(), 0, 0],
     };
-    write_fixed_pages(index, &ivf, &meta, &centroids, InitForkWriter);
+    write_fixed_pages(index, &ivf, Some(&meta), &centroids, InitForkWriter);
     log_init_fork(index);
 }
 

@@ -33,9 +33,17 @@ pub unsafe extern "C-unwind" fn aminsert(
     if *is_null {
         return false;
     }
-    let ivf = open(index);
-    let elem = ivf.meta.elem;
+    let ivf = match open(index) {
+        Ok(ivf) => Ok(ivf),
+        Err(meta) => Err(meta.elem),
+    };
+    let elem = ivf.as_ref().map_or_else(|&e| e, |i| i.meta.elem);
     let (v, bytes) = crate::am::datum_owned(*values, elem);
+    let ivf = ivf.unwrap_or_else(|_| {
+        // The first row into an index built over no rows without a declared dimension.
+        super::build::form(index, v.len());
+        open(index).unwrap_or_else(|_| unreachable!("formed above"))
+    });
     if v.len() != ivf.meta.dims as usize {
         dimension_mismatch(ivf.meta.dims, v.len());
     }

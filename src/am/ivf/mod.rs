@@ -175,23 +175,28 @@ fn new_stamp() -> u64 {
     (now ^ (pid << 44) ^ n.rotate_right(16)).max(1)
 }
 
-fn open(index: pg_sys::Relation) -> IvfIndex {
+/// The index's fixed part, or `Err(meta)` while it has none: built over no rows from a column
+/// without a declared dimension, it is laid out by the first insert (`build::form`).
+fn open(index: pg_sys::Relation) -> Result<IvfIndex, Meta> {
     let meta = {
         let page = PageRead::new(index, META_BLOCK);
         check_meta(Meta::read(page.bytes()), index)
     };
+    if meta.dims == 0 {
+        return Err(meta);
+    }
     let lists = meta.extra[0] as usize;
     let stamp = meta.extra[1];
     let ivf = IvfLayout::new(lists, meta.dims as usize);
     let slots = SlotLayout::new(meta.dims as usize, meta.elem);
     if let Some(cache) = IvfCache::take(index, stamp) {
         if cache.centroids.len() == lists * meta.dims as usize {
-            return IvfIndex {
+            return Ok(IvfIndex {
                 meta,
                 ivf,
                 slots,
                 cache,
-            };
+            });
         }
     }
     let mut stream = Vec::with_capacity(lists * meta.dims as usize * 4);
@@ -207,12 +212,12 @@ fn open(index: pg_sys::Relation) -> IvfIndex {
         }
     }
     let centroids = ivf.centroids_from_stream(&stream);
-    IvfIndex {
+    Ok(IvfIndex {
         cache: IvfCache::new(index, stamp, centroids, lists),
         slots,
         meta,
         ivf,
-    }
+    })
 }
 
 impl IvfIndex {
