@@ -13,7 +13,21 @@ pub mod types;
 /// Registers GUCs and reloptions when the library is loaded.
 #[pgrx::pg_guard]
 pub extern "C-unwind" fn _PG_init() {
+    quiet_error_backtraces();
     am::ivf::init();
+}
+
+/// pgrx attaches a Rust backtrace to the DETAIL of every ERROR that crosses its guards when
+/// the server runs with `RUST_BACKTRACE` set, so ordinary SQL errors (`different vector
+/// dimensions 3 and 2`) would differ from pgvector's. Library backtraces follow
+/// `RUST_LIB_BACKTRACE` before `RUST_BACKTRACE`: unless the server's environment sets it, it is
+/// set to 0 here (panic messages still name their source line). Start the server with
+/// `RUST_LIB_BACKTRACE=1` to see backtraces again.
+fn quiet_error_backtraces() {
+    if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
+        // The library loads before any thread of ours exists (the worker pool starts lazily).
+        std::env::set_var("RUST_LIB_BACKTRACE", "0");
+    }
 }
 
 pgrx::extension_sql_file!("../sql/vector_ext.sql", name = "vector_ext_main", bootstrap);

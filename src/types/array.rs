@@ -114,13 +114,32 @@ impl ArrayArg {
         datums.into_iter().map(convert).collect()
     }
 
-    /// Elements of a `double precision[]` (aggregate states).
-    pub fn to_f64_vec(&self) -> Vec<f64> {
-        debug_assert_eq!(self.elem_type(), pg_sys::FLOAT8OID);
-        self.datums()
+    /// The elements of an aggregate state: a one-dimensional `double precision[]` of at least
+    /// one element and no NULLs, else pgvector's `<caller>: expected state array`.
+    pub fn state_values(&self, caller: &str) -> Vec<f64> {
+        let bad = || -> ! {
+            error(
+                PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+                format!("{caller}: expected state array"),
+            )
+        };
+        if self.ndim() != 1 || self.elem_type() != pg_sys::FLOAT8OID {
+            bad();
+        }
+        unsafe {
+            if pg_sys::array_contains_nulls(self.as_ptr()) {
+                bad();
+            }
+        }
+        let values: Vec<f64> = self
+            .datums()
             .into_iter()
             .map(|d| f64::from_bits(d.value() as u64))
-            .collect()
+            .collect();
+        if values.is_empty() {
+            bad();
+        }
+        values
     }
 
     /// A type modifier list (`cstring[]`) as integers, via Postgres' own parser.

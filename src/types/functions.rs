@@ -340,55 +340,63 @@ pub fn cmp<E: Element>(a: &PgVec<E>, b: &PgVec<E>) -> i32 {
 
 // ---------------------------------------------------------------- aggregates
 
-/// avg state: `{n, Σx₀, Σx₁, …}` in double precision; starts as `{0}`.
+/// avg state: `{n, Σx₀, Σx₁, …}` in double precision; starts as `{0}`. States are SQL values a
+/// user can pass in directly, so each is checked as pgvector does (`vector_accum: expected
+/// state array`) and every vector built from one has 1..=16000 dimensions.
 pub fn accum<E: Element>(state: ArrayArg, v: &PgVec<E>) -> Vec<f64> {
-    let mut s = state.to_f64_vec();
-    if s.len() <= 1 {
-        s = vec![s.first().copied().unwrap_or(0.0)];
-        s.resize(1 + v.dim(), 0.0);
-    } else if s.len() - 1 != v.dim() {
-        check_expected_dim((s.len() - 1) as i32, v.dim());
+    let s = state.state_values(&format!("{}_accum", E::TYPE_NAME));
+    let dim = s.len() - 1;
+    if dim != 0 {
+        check_expected_dim(dim as i32, v.dim());
     }
-    s[0] += 1.0;
-    for (acc, &x) in s[1..].iter_mut().zip(v.as_slice()) {
-        *acc += x.into() as f64;
-        if acc.is_infinite() {
+    let mut out = Vec::with_capacity(1 + v.dim());
+    out.push(s[0] + 1.0);
+    for (i, &x) in v.as_slice().iter().enumerate() {
+        let x = x.into() as f64;
+        let sum = if dim == 0 { x } else { s[i + 1] + x };
+        if sum.is_infinite() {
             overflow_error();
         }
+        out.push(sum);
     }
-    s
+    out
 }
 
-/// Merges two avg states (parallel aggregation).
+/// Merges two avg states (parallel aggregation); shared by `vector` and `halfvec`, as in
+/// pgvector.
 pub fn combine(a: ArrayArg, b: ArrayArg) -> Vec<f64> {
-    let (a, b) = (a.to_f64_vec(), b.to_f64_vec());
-    let n = |s: &[f64]| s.first().copied().unwrap_or(0.0);
-    if n(&a) == 0.0 {
-        return b;
-    }
-    if n(&b) == 0.0 {
-        return a;
-    }
-    if a.len() != b.len() {
+    let a = a.state_values("vector_combine");
+    let b = b.state_values("vector_combine");
+    let out = if a[0] == 0.0 {
+        b
+    } else if b[0] == 0.0 {
+        a
+    } else {
         check_expected_dim((a.len() - 1) as i32, b.len() - 1);
-    }
-    let mut out = a;
-    for (x, y) in out.iter_mut().zip(&b) {
-        *x += y;
-        if x.is_infinite() {
-            overflow_error();
+        let mut out = a;
+        out[0] += b[0];
+        for (x, y) in out[1..].iter_mut().zip(&b[1..]) {
+            *x += y;
+            if x.is_infinite() {
+                overflow_error();
+            }
         }
+        out
+    };
+    if out.len() > 1 || out[0] != 0.0 {
+        check_dim::<f32>(out.len() - 1);
     }
     out
 }
 
 /// Final avg; NULL when no rows were aggregated.
 pub fn avg<E: Element>(state: ArrayArg) -> Option<PgVec<E>> {
-    let s = state.to_f64_vec();
-    let n = s.first().copied().unwrap_or(0.0);
-    if n == 0.0 || s.len() < 2 {
+    let s = state.state_values(&format!("{}_avg", E::TYPE_NAME));
+    let n = s[0];
+    if n == 0.0 {
         return None;
     }
+    check_dim::<E>(s.len() - 1);
     Some(PgVec::from_f32_checked(
         s[1..].iter().map(|&sum| (sum / n) as f32),
     ))

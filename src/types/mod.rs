@@ -103,10 +103,11 @@ pub type Vector = PgVec<f32>;
 pub type HalfVec = PgVec<f16>;
 
 impl<E: Element> PgVec<E> {
-    /// A new zero-filled value of `dim` elements in the current memory context.
-    /// The caller has checked `1 <= dim <= MAX_DIM`.
+    /// A new zero-filled value of `dim` elements in the current memory context. Every value
+    /// is built here, so no vector outside 1..=16000 dimensions can exist (an ERROR, not a
+    /// debug assertion: the dimension is an i16 on disk).
     pub fn zeroed(dim: usize) -> Self {
-        debug_assert!((1..=MAX_DIM).contains(&dim));
+        check_dim::<E>(dim);
         let size = HEADER_SIZE + dim * std::mem::size_of::<E>();
         unsafe {
             let p = pg_sys::palloc0(size) as *mut u8;
@@ -171,6 +172,16 @@ impl<E: Element> PgVec<E> {
     }
 }
 
+/// VARSIZE of a 4-byte header on a little- or big-endian machine.
+unsafe fn varsize_4b(p: *const u8) -> usize {
+    let word = (p as *const u32).read_unaligned();
+    #[cfg(target_endian = "little")]
+    let size = word >> 2;
+    #[cfg(target_endian = "big")]
+    let size = word & 0x3FFF_FFFF;
+    size as usize
+}
+
 /// SET_VARSIZE for a 4-byte header on a little- or big-endian machine.
 unsafe fn set_varsize_4b(p: *mut u8, size: usize) {
     #[cfg(target_endian = "little")]
@@ -191,7 +202,23 @@ impl<E: Element> FromDatum for PgVec<E> {
         }
         // Untoasts, decompresses and converts short headers to the 4-byte form.
         let p = pg_sys::pg_detoast_datum(datum.cast_mut_ptr());
-        Some(Self::from_raw(p as *mut u8))
+        let v = Self::from_raw(p as *mut u8);
+        // Never read past the value, whatever its header says.
+        let size = varsize_4b(p as *const u8);
+        let dim = (p as *const u8).add(4).cast::<i16>().read();
+        if dim < 1
+            || dim as usize > MAX_DIM
+            || size < HEADER_SIZE + dim as usize * std::mem::size_of::<E>()
+        {
+            error(
+                PgSqlErrorCode::ERRCODE_DATA_CORRUPTED,
+                format!(
+                    "invalid {} value: {dim} dimensions in {size} bytes",
+                    E::TYPE_NAME
+                ),
+            );
+        }
+        Some(v)
     }
 }
 
