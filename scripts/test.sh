@@ -26,7 +26,7 @@ prepare_pgdata() {
 run_regress() {
   REGRESS_DIR="$PGDATA_DIR/regress"
   local dir=$REGRESS_DIR port=${VECTOR_EXT_TEST_PORT:-5499}
-  install_extension
+  install_extension --release
   cluster_start "$dir" "$port"
   trap 'cluster_stop "$REGRESS_DIR"' EXIT
   local tests=(setup)
@@ -56,6 +56,10 @@ run_regress() {
 runas=()
 if [ "$(id -u)" -eq 0 ]; then runas=(--runas postgres); fi
 
+# Which build of the extension the system Postgres has now: the pgrx layer installs a debug
+# build with test hooks, the others the release build. The release build is left installed,
+# so a benchmark run after the tests measures the real thing.
+installed=
 for layer in "${layers[@]}"; do
   case "$layer" in
     core)
@@ -66,17 +70,23 @@ for layer in "${layers[@]}"; do
       echo "== in-server tests (cargo pgrx test)"
       prepare_pgdata
       cargo pgrx test pg15 "${runas[@]}" --pgdata "$PGDATA_DIR/pgrx-test"
+      installed=debug
       ;;
     regress)
       echo "== SQL regression tests (cargo pgrx regress)"
       prepare_pgdata
       run_regress
+      installed=release
       ;;
     multiprocess)
       echo "== multi-process tests (crash recovery, standby, concurrency)"
       bash tests/multiprocess/run.sh
+      installed=release
       ;;
     *) echo "unknown layer: $layer" >&2; exit 2 ;;
   esac
 done
+if [ "$installed" = debug ]; then
+  install_extension --release
+fi
 echo "all requested test layers passed"

@@ -186,4 +186,191 @@ mod tests {
             );
         }
     }
+
+    // ------------------------------------------------------------------ hardening
+
+    /// Runs `f` in a subtransaction, as a PL/pgSQL `EXCEPTION` block does: the ERROR it raises
+    /// (its message returned) aborts the subtransaction, which releases its locks and pins.
+    fn in_subtransaction(f: impl FnOnce()) -> Option<String> {
+        use pgrx::pg_sys::panic::CaughtError;
+        unsafe {
+            let context = pg_sys::CurrentMemoryContext;
+            let owner = pg_sys::CurrentResourceOwner;
+            pg_sys::BeginInternalSubTransaction(std::ptr::null());
+            pg_sys::MemoryContextSwitchTo(context);
+            let f = std::panic::AssertUnwindSafe(f);
+            let caught = PgTryBuilder::new(move || {
+                let f = f; // the whole wrapper, not its field (edition 2021 captures fields)
+                (f.0)();
+                None
+            })
+            .catch_others(|e| {
+                Some(match e {
+                    CaughtError::PostgresError(r) | CaughtError::ErrorReport(r) => {
+                        r.message().to_string()
+                    }
+                    CaughtError::RustPanic { ereport, .. } => ereport.message().to_string(),
+                })
+            })
+            .execute();
+            if caught.is_some() {
+                pg_sys::RollbackAndReleaseCurrentSubTransaction();
+            } else {
+                pg_sys::ReleaseCurrentSubTransaction();
+            }
+            pg_sys::MemoryContextSwitchTo(context);
+            pg_sys::CurrentResourceOwner = owner;
+            caught
+        }
+    }
+
+    fn open_index(name: &str) -> pg_sys::Relation {
+        let oid = Spi::get_one::<pg_sys::Oid>(&format!("SELECT '{name}'::regclass::oid"))
+            .unwrap()
+            .unwrap();
+        unsafe { pg_sys::index_open(oid, pg_sys::AccessShareLock as i32) }
+    }
+
+    fn request_cancel() {
+        unsafe {
+            pg_sys::QueryCancelPending = 1;
+            pg_sys::InterruptPending = 1;
+        }
+    }
+
+    fn table_with_index(method: &str, rows: usize, opts: &str) {
+        Spi::run(&format!(
+            "CREATE TABLE h (id int, v vector(16));
+             INSERT INTO h SELECT i, ARRAY(SELECT ((i * 31 + j * 17) % 101)::real
+                                           FROM generate_series(1, 16) j)::vector
+               FROM generate_series(1, {rows}) i;
+             CREATE INDEX h_idx ON h USING {method} (v vector_l2_ops) {opts}"
+        ))
+        .unwrap();
+    }
+
+    /// An ERROR raised inside Postgres (errfinish resets the interrupt holdoff count before
+    /// pgrx unwinds) while a guard holds a page lock: the guards leave the lock to the abort,
+    /// so the holdoff count stays balanced and the page is free afterwards.
+    #[pg_test]
+    fn guards_leave_locks_to_abort_after_a_postgres_error() {
+        table_with_index("flat", 500, "");
+        let index = open_index("h_idx");
+        let error = in_subtransaction(|| {
+            let _page = crate::storage::PageRead::new(index, 1);
+            unsafe { pg_sys::float_overflow_error() };
+        });
+        assert_eq!(error.as_deref(), Some("value out of range: overflow"));
+        assert_eq!(unsafe { pg_sys::InterruptHoldoffCount }, 0);
+        let error = in_subtransaction(|| {
+            let mut w = crate::storage::WalWrite::start(index);
+            w.lock(0);
+            unsafe { pg_sys::float_overflow_error() };
+        });
+        assert!(error.is_some());
+        assert_eq!(unsafe { pg_sys::InterruptHoldoffCount }, 0);
+        // Both pages are unlocked: an insert takes the meta page and a data page exclusively.
+        Spi::run("INSERT INTO h SELECT id, v FROM h WHERE id <= 200").unwrap();
+        let n = Spi::get_one::<i64>(
+            "SET LOCAL enable_seqscan = off;
+             SELECT count(*) FROM (SELECT id FROM h ORDER BY v <-> (SELECT v FROM h LIMIT 1)) s",
+        );
+        assert_eq!(n, Ok(Some(700)));
+        unsafe { pg_sys::index_close(index, pg_sys::AccessShareLock as i32) };
+    }
+
+    /// A cancel request during a scan pass is served after the runs in flight, not at the end
+    /// of the pass (held buffer locks hold interrupts off).
+    #[pg_test]
+    fn a_scan_pass_stops_within_a_few_runs_of_a_cancel() {
+        use vector_core::flat::{Query, SlotLayout};
+        table_with_index("flat", 60_000, "");
+        let index = open_index("h_idx");
+        let meta = crate::storage::read_meta(index);
+        let layout = SlotLayout::new(meta.dims as usize, meta.elem);
+        let pipeline = crate::am::stream::Pipeline::new(&layout, index);
+        let pages = layout.pages_for(meta.n_slots) as u32;
+        let runs = pages.div_ceil(pipeline.run_pages as u32);
+        assert!(runs > 10, "{runs} runs");
+        let query = Query::new(meta.metric, vec![1.0; 16]);
+        let mut pinned = 0u32;
+        let error = in_subtransaction(|| {
+            let mut next = 1u32;
+            crate::am::stream::score_runs(&layout, &query, Some(10), None, pipeline, || {
+                if next > pages {
+                    return None;
+                }
+                pinned += 1;
+                if pinned == 2 {
+                    request_cancel();
+                }
+                let end = (next + pipeline.run_pages as u32).min(pages + 1);
+                let run = (next..end)
+                    .map(|b| crate::storage::PageRead::new(index, b))
+                    .collect();
+                next = end;
+                Some(run)
+            });
+        });
+        assert_eq!(
+            error.as_deref(),
+            Some("canceling statement due to user request")
+        );
+        assert_eq!(
+            pinned, 2,
+            "runs pinned before the cancel was served (of {runs})"
+        );
+        unsafe { pg_sys::index_close(index, pg_sys::AccessShareLock as i32) };
+    }
+
+    /// VACUUM's cost-based delay points come with no page locked: a cancel arriving during
+    /// the first page is served at the delay point after it (so would a sleep be, unlocked).
+    fn vacuum_serves_a_cancel_after_the_first_page(method: &str, opts: &str) {
+        table_with_index(method, 5_000, opts);
+        let index = open_index("h_idx");
+        unsafe extern "C-unwind" fn count_and_cancel(
+            _tid: pg_sys::ItemPointer,
+            state: *mut std::ffi::c_void,
+        ) -> bool {
+            let seen = &mut *(state as *mut u64);
+            *seen += 1;
+            if *seen == 1 {
+                request_cancel();
+            }
+            false // nothing dead: no page changes, the record of each is dropped
+        }
+        let mut seen = 0u64;
+        let error = in_subtransaction(|| unsafe {
+            let mut info = pg_sys::IndexVacuumInfo {
+                index,
+                num_heap_tuples: 5000.0,
+                ..Default::default()
+            };
+            pg_sys::index_bulk_delete(
+                &mut info,
+                std::ptr::null_mut(),
+                Some(count_and_cancel),
+                &mut seen as *mut u64 as *mut std::ffi::c_void,
+            );
+        });
+        assert_eq!(
+            error.as_deref(),
+            Some("canceling statement due to user request")
+        );
+        assert!(
+            seen > 0 && seen < 1000,
+            "{method}: {seen} of 5000 rows visited"
+        );
+        unsafe { pg_sys::index_close(index, pg_sys::AccessShareLock as i32) };
+    }
+
+    #[pg_test]
+    fn flat_vacuum_delay_points_hold_no_lock() {
+        vacuum_serves_a_cancel_after_the_first_page("flat", "");
+    }
+
+    #[pg_test]
+    fn ivfflat_vacuum_delay_points_hold_no_lock() {
+        vacuum_serves_a_cancel_after_the_first_page("ivfflat", "WITH (lists = 4)");
+    }
 }

@@ -239,14 +239,7 @@ impl WalWrite {
     /// image: replay must not depend on a block that WAL never created.
     pub fn lock(&mut self, block: BlockNumber) -> usize {
         unsafe {
-            let buf = pg_sys::ReadBufferExtended(
-                self.rel,
-                pg_sys::ForkNumber::MAIN_FORKNUM,
-                block,
-                pg_sys::ReadBufferMode::RBM_NORMAL,
-                std::ptr::null_mut(),
-            );
-            pg_sys::LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+            let buf = read_exclusive(self.rel, block);
             let header = pg_sys::BufferGetPage(buf) as *const pg_sys::PageHeaderData;
             let flags = if (*header).pd_upper == 0 {
                 pg_sys::GENERIC_XLOG_FULL_IMAGE as i32
@@ -279,14 +272,7 @@ impl WalWrite {
             return self.extend(pg_sys::ForkNumber::MAIN_FORKNUM);
         }
         unsafe {
-            let buf = pg_sys::ReadBufferExtended(
-                self.rel,
-                pg_sys::ForkNumber::MAIN_FORKNUM,
-                block,
-                pg_sys::ReadBufferMode::RBM_NORMAL,
-                std::ptr::null_mut(),
-            );
-            pg_sys::LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+            let buf = read_exclusive(self.rel, block);
             let i = self.register(buf, pg_sys::GENERIC_XLOG_FULL_IMAGE as i32);
             pg_sys::PageInit(self.bufs[i].1, PAGE_SIZE, 0);
             i
@@ -393,6 +379,19 @@ impl Drop for BulkPage {
             pg_sys::UnlockReleaseBuffer(self.buf);
         }
     }
+}
+
+/// Block `block` of the main fork, pinned and exclusively locked.
+unsafe fn read_exclusive(rel: pg_sys::Relation, block: BlockNumber) -> pg_sys::Buffer {
+    let buf = pg_sys::ReadBufferExtended(
+        rel,
+        pg_sys::ForkNumber::MAIN_FORKNUM,
+        block,
+        pg_sys::ReadBufferMode::RBM_NORMAL,
+        std::ptr::null_mut(),
+    );
+    pg_sys::LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+    buf
 }
 
 /// A new buffer at the end of `fork`, exclusively locked, allocated under the relation

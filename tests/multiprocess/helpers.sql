@@ -22,8 +22,13 @@ BEGIN
 END $$;
 
 -- Declared dimension of tbl.v.
-CREATE FUNCTION mp_dims(tbl regclass) RETURNS int LANGUAGE sql STABLE AS
-$$ SELECT atttypmod FROM pg_attribute WHERE attrelid = tbl AND attname = 'v' $$;
+CREATE FUNCTION mp_dims(tbl regclass) RETURNS int LANGUAGE plpgsql STABLE AS $$
+DECLARE d int := (SELECT atttypmod FROM pg_attribute WHERE attrelid = tbl AND attname = 'v');
+BEGIN
+  IF d > 0 THEN RETURN d; END IF;  -- else a column without a declared dimension: a stored one
+  EXECUTE format('SELECT vector_dims(v) FROM %s WHERE v IS NOT NULL LIMIT 1', tbl) INTO d;
+  RETURN d;
+END $$;
 
 -- One result row of a nearest-neighbour query.
 CREATE TYPE mp_hit AS (d float8, id bigint);

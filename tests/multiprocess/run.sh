@@ -5,17 +5,21 @@
 #     full_page_writes on and off; right after CREATE INDEX (logged and unlogged tables);
 #     in the middle of concurrent writes;
 #   * replay on a hot standby (pg_basebackup -R), read while the primary writes, then promotion;
-#   * concurrency: writers, VACUUM and readers at once.
+#   * concurrency: writers, VACUUM and readers at once;
+#   * wal_level = minimal: TRUNCATE (or CREATE) + index + load in one transaction, then crash;
+#   * full_page_writes = off: a standby replays the reuse of an index page that the primary
+#     extended in a change whose WAL was lost (all zeroes on the primary, absent on the standby).
 # Every result is compared with an independent reference, the same query over a sequential
 # scan (tests/multiprocess/helpers.sql); every server log is checked for PANIC, TRAP and
 # backends terminated by a signal.
 #
-#   bash tests/multiprocess/run.sh          (from the repo root, as root or postgres; ~2 min)
+#   bash tests/multiprocess/run.sh          (from the repo root, as root or postgres; ~3 min)
 #
 # Environment: MP_SKIP_INSTALL=1  use the extension already installed (no build)
 #              MP_DURATION=20     seconds of concurrent load in the concurrency scenario
 #              MP_KEEP=1          keep /tmp/vector_ext_mp (data dirs, logs) after the run
-# Ports 5610-5619, directories under /tmp/vector_ext_mp.
+#              MP_ONLY="a b"      run only the scenarios whose functions are named (e.g. minimal)
+# Ports 5610-5621, directories under /tmp/vector_ext_mp.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/lib.sh
@@ -29,6 +33,7 @@ DURATION=${MP_DURATION:-20}
 declare -A PORT=(
   [template]=5619 [crash_fpw_on]=5610 [crash_fpw_off]=5614 [crash_build]=5615
   [crash_load]=5616 [primary]=5611 [standby]=5612 [conc]=5613 [progress]=5617
+  [minimal]=5618 [fpw_primary]=5620 [fpw_standby]=5621
 )
 BG_PIDS=$ROOT/background.pids
 
@@ -207,6 +212,7 @@ failed=0
 scenario() {
   local title=$1 fn=$2 t0=$SECONDS rc=0 name
   shift 2
+  if [ -n "${MP_ONLY:-}" ] && ! grep -qw -- "$fn" <<<"$MP_ONLY"; then return 0; fi
   echo "== $title"
   # not part of a || list: errexit must stay in force inside the function
   (set -e; "$fn")
@@ -523,10 +529,20 @@ DELETE FROM tbig WHERE id % 4 = 0;
 VACUUM (INDEX_CLEANUP ON) t;
 VACUUM (INDEX_CLEANUP ON) tbig;
 INSERT INTO t (v) SELECT mp_rand_vec(16) FROM generate_series(1, 300);
+CREATE TABLE ttr (id bigserial PRIMARY KEY, v vector(16));
+CREATE INDEX ttr_flat ON ttr USING flat (v vector_l2_ops);
+CREATE INDEX ttr_ivf ON ttr USING ivfflat (v vector_l2_ops) WITH (lists = 8);
+INSERT INTO ttr (v) SELECT mp_rand_vec(16) FROM generate_series(1, 100);
+BEGIN;
+TRUNCATE ttr;
+INSERT INTO ttr (v) SELECT mp_rand_vec(16) FROM generate_series(1, 3000);
+COMMIT;
 SQL
   wait_replay primary standby
   local ok=0
   verify standby "standby after build/insert/delete/vacuum: t" "SELECT mp_verify('t')" || ok=1
+  expect standby "standby after TRUNCATE + load in one transaction: ttr rows" "SELECT count(*) FROM ttr" 3000 || ok=1
+  verify standby "standby: ttr through its indexes" "SELECT mp_index_count('ttr')" || ok=1
   # standby readers (index vs seq scan on one snapshot) while the primary writes and vacuums
   local dur=8 w=() r=() wp rp
   w+=(-f "$(render insert t 16)@6" -f "$(render delete t 16)@4" -f "$(render update t 16)@2")
@@ -651,6 +667,130 @@ SQL
   return $ok
 }
 
+
+# 7. wal_level = minimal: a relation file created in the transaction (TRUNCATE, or CREATE
+#    TABLE + CREATE INDEX) gets no WAL and is fsynced at commit. Rows loaded that way must be
+#    there after a crash (page images logged by the build would be replayed over them).
+MINIMAL_SETTINGS=(wal_level=minimal max_wal_senders=0 wal_skip_threshold=0 checkpoint_timeout=1h
+  max_wal_size=4GB autovacuum=off)
+minimal() {
+  local name=minimal
+  new_cluster "$name"
+  start "$name" "${MINIMAL_SETTINGS[@]}"
+  sql "$name" >/dev/null <<'SQL'
+CREATE TABLE tm (id bigserial PRIMARY KEY, v vector(32));
+CREATE INDEX tm_flat ON tm USING flat (v vector_l2_ops);
+CREATE TABLE tmi (id bigserial PRIMARY KEY, v vector(32));
+INSERT INTO tmi (v) SELECT mp_rand_vec(32) FROM generate_series(1, 2000);
+CREATE INDEX tmi_ivf ON tmi USING ivfflat (v vector_l2_ops) WITH (lists = 10);
+CREATE TABLE tmn (id bigserial PRIMARY KEY, v vector);          -- no declared dimension
+CREATE INDEX tmn_ivf ON tmn USING ivfflat (v vector_l2_ops) WITH (lists = 4);
+CHECKPOINT;
+BEGIN;
+TRUNCATE tm;
+INSERT INTO tm (v) SELECT mp_rand_vec(32) FROM generate_series(1, 20000);
+COMMIT;
+BEGIN;
+TRUNCATE tmi;
+INSERT INTO tmi (v) SELECT mp_rand_vec(32) FROM generate_series(1, 20000);
+COMMIT;
+BEGIN;
+TRUNCATE tmn;
+INSERT INTO tmn (v) SELECT mp_rand_vec(8) FROM generate_series(1, 3000);
+COMMIT;
+BEGIN;
+CREATE TABLE tmc (id bigserial PRIMARY KEY, v vector(32));
+CREATE INDEX tmc_flat ON tmc USING flat (v vector_l2_ops);
+CREATE INDEX tmc_ivf ON tmc USING ivfflat (v vector_l2_ops) WITH (lists = 10);
+INSERT INTO tmc (v) SELECT mp_rand_vec(32) FROM generate_series(1, 10000);
+COMMIT;
+-- and ordinary WAL-logged inserts afterwards
+INSERT INTO tm (v) SELECT mp_rand_vec(32) FROM generate_series(1, 500);
+INSERT INTO tmi (v) SELECT mp_rand_vec(32) FROM generate_series(1, 500);
+SELECT mp_add_queries('tm', 4, 2);
+SELECT mp_add_queries('tmn', 3, 2);
+SQL
+  local ok=0 t
+  for t in tm tmi tmn tmc; do
+    verify "$name" "before crash: $t" "SELECT mp_index_count('$t')" || ok=1
+  done
+  crash "$name"
+  note "crashed (immediate stop)"
+  start "$name" "${MINIMAL_SETTINGS[@]}"
+  expect "$name" "rows after recovery" \
+    "SELECT (SELECT count(*) FROM tm) || ' ' || (SELECT count(*) FROM tmi) || ' ' || (SELECT count(*) FROM tmn) || ' ' || (SELECT count(*) FROM tmc)" \
+    "20500 20500 3000 10000" || ok=1
+  for t in tm tmi tmn tmc; do
+    verify "$name" "after recovery: $t, every row through its index" "SELECT mp_index_count('$t')" || ok=1
+  done
+  verify "$name" "after recovery: tm" "SELECT mp_verify('tm')" || ok=1
+  verify "$name" "after recovery: tmn (ivfflat laid out by its first insert)" "SELECT mp_verify('tmn')" || ok=1
+  return $ok
+}
+
+# 8. full_page_writes = off and a standby. The primary extends its flat index in a transaction
+#    whose WAL never reaches disk (the WAL writer stopped, then killed: a crash restart); the
+#    new block stays behind as zeroes on the primary and never exists on the standby. The next
+#    insert reuses that block: it must be logged as a full image, or the standby stops with
+#    "WAL contains references to invalid pages".
+fpw_standby() {
+  local ok=0
+  new_cluster fpw_primary
+  start fpw_primary "${PRIMARY_SETTINGS[@]}" full_page_writes=off bgwriter_lru_maxpages=0 \
+    checkpoint_timeout=1h autovacuum=off
+  sql fpw_primary >/dev/null <<'SQL'
+CREATE TABLE tz (id bigserial PRIMARY KEY, v vector(16));
+INSERT INTO tz (v) SELECT mp_rand_vec(16) FROM generate_series(1, 500);
+CREATE INDEX tz_flat ON tz USING flat (v vector_l2_ops);
+CREATE TABLE tzi (id bigserial PRIMARY KEY, v vector(16));
+INSERT INTO tzi (v) SELECT mp_rand_vec(16) FROM generate_series(1, 500);
+CREATE INDEX tzi_ivf ON tzi USING ivfflat (v vector_l2_ops) WITH (lists = 4);
+SELECT mp_add_queries('tz', 4, 2);
+CHECKPOINT;
+SQL
+  rm -rf "$ROOT/fpw_standby"
+  mkdir -p "$ROOT/fpw_standby"
+  chown postgres "$ROOT/fpw_standby"
+  as_postgres timeout -k 5 120 "$PG_BIN/pg_basebackup" -h 127.0.0.1 -p "${PORT[fpw_primary]}" \
+    -U postgres -D "$ROOT/fpw_standby/data" -R -X stream -c fast
+  start fpw_standby "${STANDBY_SETTINGS[@]}"
+  wait_replay fpw_primary fpw_standby
+  local blocks0 walwriter
+  blocks0=$(sql fpw_primary -c "SELECT pg_relation_size('tz_flat') / 8192")
+  walwriter=$(sql fpw_primary -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'walwriter'")
+  kill -STOP "$walwriter"
+  sql fpw_primary >/dev/null <<'SQL'
+BEGIN;
+INSERT INTO tz (v) SELECT mp_rand_vec(16) FROM generate_series(1, 400);
+INSERT INTO tzi (v) SELECT mp_rand_vec(16) FROM generate_series(1, 400);
+ROLLBACK;
+SQL
+  local blocks1
+  blocks1=$(sql fpw_primary -c "SELECT pg_relation_size('tz_flat') / 8192")
+  kill -KILL "$walwriter"
+  local i
+  for ((i = 0; i < 300; i++)); do
+    sql fpw_primary -c "SELECT 1" >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  note "flat index: $blocks0 blocks, $blocks1 during the lost transaction, $(sql fpw_primary -c "SELECT pg_relation_size('tz_flat') / 8192") after the crash restart"
+  [ "$blocks1" -gt "$blocks0" ] || { note "the lost transaction did not extend the index"; ok=1; }
+  sql fpw_primary >/dev/null <<'SQL'
+INSERT INTO tz (v) SELECT mp_rand_vec(16) FROM generate_series(1, 300);
+INSERT INTO tzi (v) SELECT mp_rand_vec(16) FROM generate_series(1, 300);
+DELETE FROM tz WHERE id % 5 = 0;
+VACUUM (INDEX_CLEANUP ON) tz;
+SQL
+  wait_replay fpw_primary fpw_standby || ok=1
+  expect fpw_standby "standby still in recovery" "SELECT pg_is_in_recovery()" t || ok=1
+  verify fpw_standby "standby: tz" "SELECT mp_verify('tz')" || ok=1
+  verify fpw_standby "standby: tz count" "SELECT mp_index_count('tz')" || ok=1
+  verify fpw_standby "standby: tzi count" "SELECT mp_index_count('tzi')" || ok=1
+  verify fpw_primary "primary: tz" "SELECT mp_verify('tz')" || ok=1
+  stop fpw_primary
+  return $ok
+}
+
 # ------------------------------------------------------------------------------ main
 
 t_start=$SECONDS
@@ -667,7 +807,7 @@ chown postgres "$ROOT"
 : >"$BG_PIDS"
 
 if [ "${MP_SKIP_INSTALL:-0}" != 1 ]; then
-  if ! install_extension; then
+  if ! install_extension --release; then
     echo "FAIL: install the extension (cargo pgrx install)"
     failed=1
     echo "0 passed, 1 failed"
@@ -700,6 +840,9 @@ scenario "standby promotion (unlogged index init fork, writes after promotion)" 
 scenario "concurrency: 3 writers, VACUUM loop, 2 readers" conc conc
 
 scenario "CREATE INDEX progress in pg_stat_progress_create_index (flat, ivfflat)" progress progress
+scenario "wal_level=minimal: TRUNCATE / CREATE + load in one transaction, then crash (flat, ivfflat)" minimal minimal
+# (the primary's log shows the deliberate WAL-writer kill: only the standby's log is checked)
+scenario "full_page_writes=off: standby replays the reuse of a page whose WAL was lost" fpw_standby fpw_standby
 
 echo "multiprocess tests took $((SECONDS - t_start)) s"
 echo "$passed passed, $failed failed"

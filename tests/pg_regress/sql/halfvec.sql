@@ -1,4 +1,5 @@
 -- halfvec: same surface, fp16 storage
+SELECT setseed(0.5) AS fixed_seed;  -- random() data is the same every run
 SELECT '[1,2,3]'::halfvec, '[0.1, 65504, -1.5e-5]'::halfvec, '[1,2]'::halfvec(2);
 SELECT '[70000]'::halfvec;
 SELECT '[1,2]'::halfvec(3);

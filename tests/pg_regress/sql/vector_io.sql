@@ -1,4 +1,5 @@
 -- text input/output, typmod, shortest round-trip output (matches float4 output)
+SELECT setseed(0.5) AS fixed_seed;  -- random() data is the same every run
 SELECT '[1,2,3]'::vector;
 SELECT '  [ 1.5 , -2e3 ,+.5, 7. ]  '::vector;
 SELECT '[0.1, 123456, 1234567, 0.0001, 0.00001, 1.5e-7, 3.4028235e38, -0]'::vector;
