@@ -297,10 +297,33 @@ CREATE OPERATOR CLASS halfvec_ops DEFAULT FOR TYPE halfvec USING btree AS
     OPERATOR 1 <, OPERATOR 2 <=, OPERATOR 3 =, OPERATOR 4 >=, OPERATOR 5 >,
     FUNCTION 1 halfvec_cmp(halfvec, halfvec);
 
+------------------------------------------------------------------- index support functions
+-- Support function 2 of every vector_ext index opclass names what the opclass indexes: it
+-- returns (element type << 4) | metric (element: 0 vector, 1 halfvec; metric: 0 L2, 1 inner
+-- product, 2 cosine, 3 L1). The access methods read it instead of guessing from names.
+
+CREATE FUNCTION _vector_ext_support_vector_l2_ops(internal) RETURNS integer
+    AS 'MODULE_PATHNAME', '_vector_ext_support_vector_l2_ops_wrapper' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION _vector_ext_support_vector_ip_ops(internal) RETURNS integer
+    AS 'MODULE_PATHNAME', '_vector_ext_support_vector_ip_ops_wrapper' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION _vector_ext_support_vector_cosine_ops(internal) RETURNS integer
+    AS 'MODULE_PATHNAME', '_vector_ext_support_vector_cosine_ops_wrapper' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION _vector_ext_support_vector_l1_ops(internal) RETURNS integer
+    AS 'MODULE_PATHNAME', '_vector_ext_support_vector_l1_ops_wrapper' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION _vector_ext_support_halfvec_l2_ops(internal) RETURNS integer
+    AS 'MODULE_PATHNAME', '_vector_ext_support_halfvec_l2_ops_wrapper' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION _vector_ext_support_halfvec_ip_ops(internal) RETURNS integer
+    AS 'MODULE_PATHNAME', '_vector_ext_support_halfvec_ip_ops_wrapper' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION _vector_ext_support_halfvec_cosine_ops(internal) RETURNS integer
+    AS 'MODULE_PATHNAME', '_vector_ext_support_halfvec_cosine_ops_wrapper' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION _vector_ext_support_halfvec_l1_ops(internal) RETURNS integer
+    AS 'MODULE_PATHNAME', '_vector_ext_support_halfvec_l1_ops_wrapper' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
 ------------------------------------------------------------------------------------ flat index
 -- Exact nearest-neighbour search over densely packed vectors. Each opclass names the ORDER BY
--- operator (strategy 1) and, as support function 1, the distance the index orders by
--- (squared L2 for <->, negative inner product for <#>, …); amvalidate checks that they match.
+-- operator (strategy 1), as support function 1 the distance the index orders by (squared L2
+-- for <->, negative inner product for <#>, …) and as support function 2 what it indexes;
+-- amvalidate checks that they agree.
 
 CREATE FUNCTION flat_handler(internal) RETURNS index_am_handler
     AS 'MODULE_PATHNAME', 'flat_handler_wrapper' LANGUAGE C;
@@ -309,29 +332,37 @@ COMMENT ON ACCESS METHOD flat IS 'exact nearest-neighbour search over densely pa
 
 CREATE OPERATOR CLASS vector_l2_ops FOR TYPE vector USING flat AS
     OPERATOR 1 <-> (vector, vector) FOR ORDER BY float_ops,
-    FUNCTION 1 vector_l2_squared_distance(vector, vector);
+    FUNCTION 1 vector_l2_squared_distance(vector, vector),
+    FUNCTION 2 _vector_ext_support_vector_l2_ops(internal);
 CREATE OPERATOR CLASS vector_ip_ops FOR TYPE vector USING flat AS
     OPERATOR 1 <#> (vector, vector) FOR ORDER BY float_ops,
-    FUNCTION 1 vector_negative_inner_product(vector, vector);
+    FUNCTION 1 vector_negative_inner_product(vector, vector),
+    FUNCTION 2 _vector_ext_support_vector_ip_ops(internal);
 CREATE OPERATOR CLASS vector_cosine_ops FOR TYPE vector USING flat AS
     OPERATOR 1 <=> (vector, vector) FOR ORDER BY float_ops,
-    FUNCTION 1 cosine_distance(vector, vector);
+    FUNCTION 1 cosine_distance(vector, vector),
+    FUNCTION 2 _vector_ext_support_vector_cosine_ops(internal);
 CREATE OPERATOR CLASS vector_l1_ops FOR TYPE vector USING flat AS
     OPERATOR 1 <+> (vector, vector) FOR ORDER BY float_ops,
-    FUNCTION 1 l1_distance(vector, vector);
+    FUNCTION 1 l1_distance(vector, vector),
+    FUNCTION 2 _vector_ext_support_vector_l1_ops(internal);
 
 CREATE OPERATOR CLASS halfvec_l2_ops FOR TYPE halfvec USING flat AS
     OPERATOR 1 <-> (halfvec, halfvec) FOR ORDER BY float_ops,
-    FUNCTION 1 halfvec_l2_squared_distance(halfvec, halfvec);
+    FUNCTION 1 halfvec_l2_squared_distance(halfvec, halfvec),
+    FUNCTION 2 _vector_ext_support_halfvec_l2_ops(internal);
 CREATE OPERATOR CLASS halfvec_ip_ops FOR TYPE halfvec USING flat AS
     OPERATOR 1 <#> (halfvec, halfvec) FOR ORDER BY float_ops,
-    FUNCTION 1 halfvec_negative_inner_product(halfvec, halfvec);
+    FUNCTION 1 halfvec_negative_inner_product(halfvec, halfvec),
+    FUNCTION 2 _vector_ext_support_halfvec_ip_ops(internal);
 CREATE OPERATOR CLASS halfvec_cosine_ops FOR TYPE halfvec USING flat AS
     OPERATOR 1 <=> (halfvec, halfvec) FOR ORDER BY float_ops,
-    FUNCTION 1 cosine_distance(halfvec, halfvec);
+    FUNCTION 1 cosine_distance(halfvec, halfvec),
+    FUNCTION 2 _vector_ext_support_halfvec_cosine_ops(internal);
 CREATE OPERATOR CLASS halfvec_l1_ops FOR TYPE halfvec USING flat AS
     OPERATOR 1 <+> (halfvec, halfvec) FOR ORDER BY float_ops,
-    FUNCTION 1 l1_distance(halfvec, halfvec);
+    FUNCTION 1 l1_distance(halfvec, halfvec),
+    FUNCTION 2 _vector_ext_support_halfvec_l1_ops(internal);
 
 --------------------------------------------------------------------------------- ivfflat index
 -- pgvector's syntax: CREATE INDEX … USING ivfflat (v vector_l2_ops) WITH (lists = 100);
@@ -344,26 +375,34 @@ COMMENT ON ACCESS METHOD ivfflat IS 'ivfflat index access method: k-means lists,
 
 CREATE OPERATOR CLASS vector_l2_ops DEFAULT FOR TYPE vector USING ivfflat AS
     OPERATOR 1 <-> (vector, vector) FOR ORDER BY float_ops,
-    FUNCTION 1 vector_l2_squared_distance(vector, vector);
+    FUNCTION 1 vector_l2_squared_distance(vector, vector),
+    FUNCTION 2 _vector_ext_support_vector_l2_ops(internal);
 CREATE OPERATOR CLASS vector_ip_ops FOR TYPE vector USING ivfflat AS
     OPERATOR 1 <#> (vector, vector) FOR ORDER BY float_ops,
-    FUNCTION 1 vector_negative_inner_product(vector, vector);
+    FUNCTION 1 vector_negative_inner_product(vector, vector),
+    FUNCTION 2 _vector_ext_support_vector_ip_ops(internal);
 CREATE OPERATOR CLASS vector_cosine_ops FOR TYPE vector USING ivfflat AS
     OPERATOR 1 <=> (vector, vector) FOR ORDER BY float_ops,
-    FUNCTION 1 cosine_distance(vector, vector);
+    FUNCTION 1 cosine_distance(vector, vector),
+    FUNCTION 2 _vector_ext_support_vector_cosine_ops(internal);
 CREATE OPERATOR CLASS vector_l1_ops FOR TYPE vector USING ivfflat AS
     OPERATOR 1 <+> (vector, vector) FOR ORDER BY float_ops,
-    FUNCTION 1 l1_distance(vector, vector);
+    FUNCTION 1 l1_distance(vector, vector),
+    FUNCTION 2 _vector_ext_support_vector_l1_ops(internal);
 
 CREATE OPERATOR CLASS halfvec_l2_ops DEFAULT FOR TYPE halfvec USING ivfflat AS
     OPERATOR 1 <-> (halfvec, halfvec) FOR ORDER BY float_ops,
-    FUNCTION 1 halfvec_l2_squared_distance(halfvec, halfvec);
+    FUNCTION 1 halfvec_l2_squared_distance(halfvec, halfvec),
+    FUNCTION 2 _vector_ext_support_halfvec_l2_ops(internal);
 CREATE OPERATOR CLASS halfvec_ip_ops FOR TYPE halfvec USING ivfflat AS
     OPERATOR 1 <#> (halfvec, halfvec) FOR ORDER BY float_ops,
-    FUNCTION 1 halfvec_negative_inner_product(halfvec, halfvec);
+    FUNCTION 1 halfvec_negative_inner_product(halfvec, halfvec),
+    FUNCTION 2 _vector_ext_support_halfvec_ip_ops(internal);
 CREATE OPERATOR CLASS halfvec_cosine_ops FOR TYPE halfvec USING ivfflat AS
     OPERATOR 1 <=> (halfvec, halfvec) FOR ORDER BY float_ops,
-    FUNCTION 1 cosine_distance(halfvec, halfvec);
+    FUNCTION 1 cosine_distance(halfvec, halfvec),
+    FUNCTION 2 _vector_ext_support_halfvec_cosine_ops(internal);
 CREATE OPERATOR CLASS halfvec_l1_ops FOR TYPE halfvec USING ivfflat AS
     OPERATOR 1 <+> (halfvec, halfvec) FOR ORDER BY float_ops,
-    FUNCTION 1 l1_distance(halfvec, halfvec);
+    FUNCTION 1 l1_distance(halfvec, halfvec),
+    FUNCTION 2 _vector_ext_support_halfvec_l1_ops(internal);

@@ -283,7 +283,8 @@ mod tests {
     /// of the pass (held buffer locks hold interrupts off).
     #[pg_test]
     fn a_scan_pass_stops_within_a_few_runs_of_a_cancel() {
-        use vector_core::flat::{Query, SlotLayout};
+        use vector_core::pages::SlotLayout;
+        use vector_core::scan::Query;
         table_with_index("flat", 60_000, "");
         let index = open_index("h_idx");
         let meta = crate::storage::read_meta(index);

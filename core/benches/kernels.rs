@@ -429,7 +429,10 @@ impl Drop for HugeBuf {
 }
 
 fn page_table() {
-    use vector_core::flat::{Collector, ElemKind, Query, SlotLayout, Tid, PAGE_SIZE};
+    use vector_core::elem::ElemKind;
+    use vector_core::pages::{SlotLayout, PAGE_SIZE};
+    use vector_core::scan::{Collector, Query};
+    use vector_core::tid::Tid;
     println!("## Pages: flat's scan loop over 256 MiB of 8 KiB pages, 1 thread, GB/s of vectors\n");
     println!("| dims | page order | memory pages | L2 GB/s | vectors/page |");
     println!("|---|---|---|---|---|");

@@ -4,10 +4,14 @@
 //! into Rust values, calls in here, and turns the results back. Everything here is tested with a
 //! plain `cargo test -p vector_core`.
 
+pub mod am;
 pub mod distance;
-pub mod flat;
+pub mod elem;
 pub mod handoff;
-pub mod ivf;
 pub mod kmeans;
 pub mod order;
+pub mod pages;
+pub mod scan;
+pub mod store;
 pub mod text;
+pub mod tid;

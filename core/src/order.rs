@@ -18,7 +18,7 @@ pub struct Candidate {
 
 /// Distance order with NaN after everything (as Postgres orders float8), then by id so the
 /// order is total and deterministic.
-fn compare(a: &Candidate, b: &Candidate) -> Ordering {
+pub fn compare(a: &Candidate, b: &Candidate) -> Ordering {
     a.dist.total_cmp(&b.dist).then(a.id.cmp(&b.id))
 }
 

@@ -1,9 +1,12 @@
-//! What the index access methods share: the handler's return type, resolving an opclass to a
-//! metric and element type, reading indexed vectors, cost estimation, opclass validation and
-//! the worker pool used for pure compute.
+//! What the index access methods share: the skeleton every AM plugs into (`skeleton`), the
+//! opclass support function that names an index's metric, reading indexed vectors, the heap
+//! scan of a build (`heap`), the scan pipeline (`stream`), cost estimation, opclass validation
+//! and the worker pool used for pure compute.
 
 pub mod flat;
+pub mod heap;
 pub mod ivf;
+pub mod skeleton;
 pub mod stream;
 
 use std::sync::OnceLock;
@@ -12,10 +15,13 @@ use pgrx::callconv::{BoxRet, FcInfo};
 use pgrx::datum::Datum;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
+use vector_core::am::Error as AmError;
 use vector_core::distance::Metric;
-use vector_core::flat::ElemKind;
+use vector_core::elem::ElemKind;
+use vector_core::tid::Tid;
 
 use crate::types::{error, HalfVec, Vector};
+use skeleton::VectorAm;
 
 /// An `IndexAmRoutine` node returned by an `index_am_handler` function.
 pub struct AmRoutine(pub *mut pg_sys::IndexAmRoutine);
@@ -27,92 +33,98 @@ unsafe impl BoxRet for AmRoutine {
 }
 pgrx::impl_sql_translatable!(AmRoutine, "index_am_handler");
 
-/// A zeroed routine with the properties every vector AM shares: one key column, ordering by
-/// a distance operator, no WHERE-clause search, no uniqueness.
-pub fn base_routine() -> *mut pg_sys::IndexAmRoutine {
-    unsafe {
-        let r = pg_sys::palloc0(std::mem::size_of::<pg_sys::IndexAmRoutine>())
-            as *mut pg_sys::IndexAmRoutine;
-        (*r).type_ = pg_sys::NodeTag::T_IndexAmRoutine;
-        (*r).amstrategies = 0;
-        (*r).amoptsprocnum = 0;
-        (*r).amcanorder = false;
-        (*r).amcanorderbyop = true;
-        (*r).amcanbackward = false;
-        (*r).amcanunique = false;
-        (*r).amcanmulticol = false;
-        (*r).amoptionalkey = true;
-        (*r).amsearcharray = false;
-        (*r).amsearchnulls = false;
-        (*r).amstorage = false;
-        (*r).amclusterable = false;
-        (*r).ampredlocks = false;
-        (*r).amcanparallel = false;
-        (*r).amcaninclude = false;
-        (*r).amusemaintenanceworkmem = false;
-        (*r).amparallelvacuumoptions = pg_sys::VACUUM_OPTION_PARALLEL_BULKDEL as u8;
-        (*r).amkeytype = pg_sys::InvalidOid;
-        (*r).amcostestimate = Some(cost_estimate);
-        (*r).amvalidate = Some(validate);
-        (*r).amoptions = Some(no_options);
-        r
+/// Support function 2 of every index opclass: what the opclass indexes, as
+/// `vector_core::elem::opclass_code` (the access methods call it; so may a user, harmlessly).
+macro_rules! opclass_support {
+    ($($name:ident: $elem:ident, $metric:ident;)*) => {$(
+        #[pg_extern(immutable, strict, parallel_safe, sql = false)]
+        fn $name(_unused: pgrx::Internal) -> i32 {
+            vector_core::elem::opclass_code(ElemKind::$elem, Metric::$metric)
+        }
+    )*};
+}
+opclass_support! {
+    _vector_ext_support_vector_l2_ops: F32, L2;
+    _vector_ext_support_vector_ip_ops: F32, InnerProduct;
+    _vector_ext_support_vector_cosine_ops: F32, Cosine;
+    _vector_ext_support_vector_l1_ops: F32, L1;
+    _vector_ext_support_halfvec_l2_ops: F16, L2;
+    _vector_ext_support_halfvec_ip_ops: F16, InnerProduct;
+    _vector_ext_support_halfvec_cosine_ops: F16, Cosine;
+    _vector_ext_support_halfvec_l1_ops: F16, L1;
+}
+
+/// Support function numbers: 1 the ordering distance (pgvector's), 2 what the opclass indexes.
+pub const SUPPORT_PROCS: u16 = 2;
+const SUPPORT_OPCLASS: u16 = 2;
+
+/// The metric and element type an index was built for, from its opclass's support function 2.
+pub fn opclass_metric(index: pg_sys::Relation) -> (Metric, ElemKind) {
+    let code = unsafe {
+        // The relcache keeps the function's lookup for the index: no catalog access per call.
+        let proc_oid = pg_sys::index_getprocid(index, 1, SUPPORT_OPCLASS);
+        (proc_oid != pg_sys::InvalidOid).then(|| {
+            let finfo = pg_sys::index_getprocinfo(index, 1, SUPPORT_OPCLASS);
+            pg_sys::FunctionCall1Coll(finfo, pg_sys::InvalidOid, pg_sys::Datum::from(0usize))
+                .value() as i32
+        })
+    };
+    match code
+        .and_then(vector_core::elem::decode_opclass)
+        .or_else(|| unsafe { opclass_by_operator(index) })
+    {
+        Some((elem, metric)) => (metric, elem),
+        None => crate::types::error_with_hint(
+            PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            format!(
+                "operator class of index \"{}\" has no vector_ext support function 2",
+                unsafe { crate::storage::relation_name(index) }
+            ),
+            "Run ALTER EXTENSION vector_ext UPDATE.".into(),
+        ),
     }
 }
 
-/// The element type and metric an index was built for, from its opclass's support function 1:
-/// our distance functions are recognised by their C symbol.
-pub fn opclass_metric(index: pg_sys::Relation) -> (Metric, ElemKind) {
-    let symbol = unsafe {
-        let proc_oid = pg_sys::index_getprocid(index, 1, 1);
-        function_symbol(proc_oid)
-    };
-    metric_for_symbol(&symbol).unwrap_or_else(|| {
-        error(
-            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
-            format!("unsupported distance function \"{symbol}\" for a vector_ext index"),
-        )
-    })
-}
-
-fn metric_for_symbol(symbol: &str) -> Option<(Metric, ElemKind)> {
-    let (elem, rest) = if let Some(rest) = symbol.strip_prefix("vector_") {
-        (ElemKind::F32, rest)
-    } else {
-        (ElemKind::F16, symbol.strip_prefix("halfvec_")?)
-    };
-    let metric = match rest {
-        "l2_squared_distance_wrapper" => Metric::L2,
-        "negative_inner_product_wrapper" => Metric::InnerProduct,
-        "cosine_distance_wrapper" => Metric::Cosine,
-        "l1_distance_wrapper" => Metric::L1,
+/// For an opclass created by vector_ext 0.1.0, which has no support function 2: what it
+/// indexes, from its type and ORDER BY operator (both pgvector's SQL names, which never
+/// change). Needed between installing a new library and `ALTER EXTENSION vector_ext UPDATE`,
+/// and afterwards in sessions that were open then (Postgres caches opclass members per backend
+/// and never refreshes them).
+unsafe fn opclass_by_operator(index: pg_sys::Relation) -> Option<(ElemKind, Metric)> {
+    let (family, ty) = (*(*index).rd_opfamily, *(*index).rd_opcintype);
+    let op = pg_sys::get_opfamily_member(family, ty, ty, 1);
+    if op == pg_sys::InvalidOid {
+        return None;
+    }
+    let name = std::ffi::CStr::from_ptr(pg_sys::get_opname(op));
+    let metric = match name.to_bytes() {
+        b"<->" => Metric::L2,
+        b"<#>" => Metric::InnerProduct,
+        b"<=>" => Metric::Cosine,
+        b"<+>" => Metric::L1,
         _ => return None,
     };
-    Some((metric, elem))
-}
-
-/// `pg_proc.prosrc` of a C function: its symbol name.
-unsafe fn function_symbol(proc_oid: pg_sys::Oid) -> String {
     let tuple = pg_sys::SearchSysCache1(
-        pg_sys::SysCacheIdentifier::PROCOID as i32,
-        pg_sys::Datum::from(proc_oid),
+        pg_sys::SysCacheIdentifier::TYPEOID as i32,
+        pg_sys::Datum::from(ty),
     );
     if tuple.is_null() {
-        return String::new();
+        return None;
     }
-    let mut is_null = false;
-    let d = pg_sys::SysCacheGetAttr(
-        pg_sys::SysCacheIdentifier::PROCOID as i32,
-        tuple,
-        pg_sys::Anum_pg_proc_prosrc as i16,
-        &mut is_null,
-    );
-    let s = if is_null {
-        String::new()
-    } else {
-        String::from_datum(d, false).unwrap_or_default()
+    let form = pg_sys::GETSTRUCT(tuple) as *const pg_sys::FormData_pg_type;
+    let elem = match std::ffi::CStr::from_ptr((*form).typname.data.as_ptr()).to_bytes() {
+        b"vector" => Some(ElemKind::F32),
+        b"halfvec" => Some(ElemKind::F16),
+        _ => None,
     };
     pg_sys::ReleaseSysCache(tuple);
-    s
+    Some((elem?, metric))
+}
+
+/// Calls support function `proc_oid` (it takes an unused `internal` and returns an integer).
+unsafe fn opclass_code_of(proc_oid: pg_sys::Oid) -> i32 {
+    let d = pg_sys::OidFunctionCall1Coll(proc_oid, pg_sys::InvalidOid, pg_sys::Datum::from(0usize));
+    d.value() as i32
 }
 
 /// The declared dimensions of the indexed column (`vector(n)`), if it has a typmod.
@@ -247,6 +259,38 @@ pub fn dimension_mismatch(expected: u32, got: usize) -> ! {
     )
 }
 
+/// An error of a core index algorithm, as a SQL error.
+pub fn am_error(index: pg_sys::Relation, e: AmError) -> ! {
+    match e {
+        AmError::Meta(m) => {
+            crate::storage::check_meta(Err(m), index);
+            unreachable!("check_meta raises an ERROR for a meta error")
+        }
+        AmError::Dimensions { expected, got } => dimension_mismatch(expected, got),
+    }
+}
+
+/// A heap TID from Postgres' `ItemPointerData`.
+pub fn item_pointer_to_tid(ip: &pg_sys::ItemPointerData) -> Tid {
+    Tid {
+        block: ((ip.ip_blkid.bi_hi as u32) << 16) | ip.ip_blkid.bi_lo as u32,
+        offset: ip.ip_posid,
+    }
+}
+
+pub fn tid_to_item_pointer(tid: Tid) -> pg_sys::ItemPointerData {
+    let mut ip = pg_sys::ItemPointerData::default();
+    ip.ip_blkid.bi_hi = (tid.block >> 16) as u16;
+    ip.ip_blkid.bi_lo = tid.block as u16;
+    ip.ip_posid = tid.offset;
+    ip
+}
+
+/// Report a CREATE INDEX progress counter (`pg_stat_progress_create_index`).
+pub fn progress(param: u32, value: i64) {
+    unsafe { pg_sys::pgstat_progress_update_param(param as i32, value) }
+}
+
 // ------------------------------------------------------------------ worker pool
 
 /// Make sure rayon's global pool (used for all pure computation inside a backend: scans,
@@ -268,19 +312,13 @@ pub fn ensure_pool() {
 
 // ------------------------------------------------------------------ shared callbacks
 
-#[pg_guard]
-unsafe extern "C-unwind" fn no_options(
-    _reloptions: pg_sys::Datum,
-    _validate: bool,
-) -> *mut pg_sys::bytea {
-    std::ptr::null_mut()
-}
-
 /// The index answers `ORDER BY col <op> const` only. Its work happens before the first row:
-/// every stored vector is read once (densely packed, sequentially) and scored by a SIMD kernel,
-/// far cheaper per row than a sequential scan's function call, tuple deform and sort.
+/// the part of the index the AM scans (`VectorAm::scan_fraction`) is read once, densely
+/// packed and sequentially, and scored by a SIMD kernel, far cheaper per row than a
+/// sequential scan's function call, tuple deform and sort.
 #[pg_guard]
-unsafe extern "C-unwind" fn cost_estimate(
+#[allow(clippy::too_many_arguments)]
+unsafe extern "C-unwind" fn cost_estimate<A: VectorAm>(
     _root: *mut pg_sys::PlannerInfo,
     path: *mut pg_sys::IndexPath,
     _loop_count: f64,
@@ -290,10 +328,13 @@ unsafe extern "C-unwind" fn cost_estimate(
     correlation: *mut f64,
     pages: *mut f64,
 ) {
+    let index = pg_sys::index_open((*(*path).indexinfo).indexoid, pg_sys::NoLock as i32);
+    let (fraction, fixed) = A::scan_fraction(index);
+    pg_sys::index_close(index, pg_sys::NoLock as i32);
     estimate(
         path,
-        1.0,
-        0.0,
+        fraction,
+        fixed,
         startup,
         total,
         selectivity,
@@ -313,7 +354,7 @@ unsafe extern "C-unwind" fn cost_estimate(
 /// seq-scan estimate does not see) and a function call. So the full scan is costed at half of
 /// the seq-scan estimate for the same relation, never below a small per-row CPU charge.
 #[allow(clippy::too_many_arguments)]
-pub unsafe fn estimate(
+unsafe fn estimate(
     path: *mut pg_sys::IndexPath,
     fraction: f64,
     fixed: f64,
@@ -349,38 +390,19 @@ pub unsafe fn estimate(
 
 // ------------------------------------------------------------------ scan helpers
 
-/// `ambeginscan` for both AMs: the scan descriptor, the ORDER BY value arrays (the AM owns
-/// them: RelationGetIndexScan leaves them unset) and the AM's state, freed with the scan's
-/// memory context, also when the query fails.
-pub unsafe fn begin_scan<S: 'static>(
-    index: pg_sys::Relation,
-    nkeys: i32,
-    norderbys: i32,
-    state: S,
-) -> pg_sys::IndexScanDesc {
-    let scan = pg_sys::RelationGetIndexScan(index, nkeys, norderbys);
-    let n = norderbys.max(1) as usize;
-    (*scan).xs_orderbyvals = pg_sys::palloc0(n * std::mem::size_of::<pg_sys::Datum>()) as *mut _;
-    (*scan).xs_orderbynulls = pg_sys::palloc(n * std::mem::size_of::<bool>()) as *mut bool;
-    std::ptr::write_bytes((*scan).xs_orderbynulls, 1, n);
-    (*scan).opaque = pgrx::PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(state)
-        as *mut std::ffi::c_void;
-    scan
-}
-
 /// Hand one row to the executor: its heap TID and its exact ORDER BY value (no recheck).
-pub unsafe fn return_row(
+unsafe fn return_row(
     scan: pg_sys::IndexScanDesc,
     metric: Metric,
     c: vector_core::order::Candidate,
     null_query: bool,
 ) {
-    let tid = vector_core::flat::Tid::unpack(c.id);
-    (*scan).xs_heaptid = flat::tid_to_item_pointer(tid);
+    let tid = Tid::unpack(c.id);
+    (*scan).xs_heaptid = tid_to_item_pointer(tid);
     (*scan).xs_recheck = false;
     (*scan).xs_recheckorderby = false;
     if (*scan).numberOfOrderBys > 0 {
-        let value = vector_core::flat::operator_value(metric, c.dist);
+        let value = vector_core::elem::operator_value(metric, c.dist);
         *(*scan).xs_orderbyvals = pg_sys::Datum::from(value.to_bits());
         *(*scan).xs_orderbynulls = null_query || value.is_nan();
     }
@@ -388,7 +410,7 @@ pub unsafe fn return_row(
 
 /// The query of the first ORDER BY key (`None` for a NULL query), keeping the executor's
 /// copy of the keys as other AMs do.
-pub unsafe fn order_by_query(
+unsafe fn order_by_query(
     scan: pg_sys::IndexScanDesc,
     orderbys: pg_sys::ScanKey,
     norderbys: i32,
@@ -405,10 +427,10 @@ pub unsafe fn order_by_query(
 }
 
 /// Checks an opclass of a vector_ext AM: one ORDER BY operator (strategy 1) between two
-/// values of the opclass type, and support function 1 one of our distance functions for that
-/// type whose metric matches the operator.
+/// values of the opclass type; support function 1 (the ordering distance) for that type; and
+/// support function 2 naming that type and the metric of the operator.
 #[pg_guard]
-unsafe extern "C-unwind" fn validate(opclass: pg_sys::Oid) -> bool {
+pub(crate) unsafe extern "C-unwind" fn validate(opclass: pg_sys::Oid) -> bool {
     let report = |msg: String| {
         ereport!(INFO, PgSqlErrorCode::ERRCODE_INVALID_OBJECT_DEFINITION, msg);
     };
@@ -419,80 +441,65 @@ unsafe extern "C-unwind" fn validate(opclass: pg_sys::Oid) -> bool {
         report(format!("operator class {oid} does not exist"));
         return false;
     };
-    let Ok(Some(type_name)) = Spi::get_one::<String>(&format!(
+    let one = |sql: &str| Spi::get_one::<String>(sql).ok().flatten();
+    let type_name = one(&format!(
         "SELECT opcintype::regtype::text FROM pg_opclass WHERE oid = {oid}"
-    )) else {
-        return false;
-    };
-    let elem = match type_name.as_str() {
-        "vector" => ElemKind::F32,
-        "halfvec" => ElemKind::F16,
-        other => {
-            report(format!(
-                "operator class \"{name}\" is for type {other}, not vector or halfvec"
-            ));
-            return false;
-        }
-    };
-    let ops = Spi::get_one::<i64>(&format!(
-        "SELECT count(*) FROM pg_amop a JOIN pg_opclass c ON c.opcfamily = a.amopfamily
+    ))
+    .unwrap_or_default();
+    let op = one(&format!(
+        "SELECT string_agg(o.oprname::text, ' ') FROM pg_amop a
+         JOIN pg_opclass c ON c.opcfamily = a.amopfamily JOIN pg_operator o ON o.oid = a.amopopr
          WHERE c.oid = {oid} AND a.amopstrategy = 1 AND a.amoppurpose = 'o'
            AND a.amoplefttype = c.opcintype AND a.amoprighttype = c.opcintype"
-    ))
-    .ok()
-    .flatten()
-    .unwrap_or(0);
-    if ops != 1 {
+    ));
+    let Some(op) = op.filter(|o| !o.contains(' ')) else {
         report(format!(
             "operator class \"{name}\" needs exactly one ORDER BY operator as strategy 1"
         ));
         return false;
-    }
-    let support = Spi::get_one::<String>(&format!(
-        "SELECT p.prosrc FROM pg_amproc a JOIN pg_opclass c ON c.opcfamily = a.amprocfamily
-         JOIN pg_proc p ON p.oid = a.amproc
-         WHERE c.oid = {oid} AND a.amprocnum = 1
-           AND a.amproclefttype = c.opcintype AND a.amprocrighttype = c.opcintype"
-    ))
-    .ok()
-    .flatten();
-    let Some((metric, support_elem)) = support.as_deref().and_then(metric_for_symbol) else {
+    };
+    let support = |n: u16| {
+        Spi::get_one::<pg_sys::Oid>(&format!(
+            "SELECT a.amproc FROM pg_amproc a JOIN pg_opclass c ON c.opcfamily = a.amprocfamily
+             WHERE c.oid = {oid} AND a.amprocnum = {n}
+               AND a.amproclefttype = c.opcintype AND a.amprocrighttype = c.opcintype"
+        ))
+        .ok()
+        .flatten()
+    };
+    if support(1).is_none() {
         report(format!(
-            "operator class \"{name}\" needs support function 1: a vector_ext distance function"
+            "operator class \"{name}\" needs support function 1: the distance it orders by"
+        ));
+        return false;
+    }
+    let Some((elem, metric)) = support(SUPPORT_OPCLASS)
+        .and_then(|f| vector_core::elem::decode_opclass(opclass_code_of(f)))
+    else {
+        report(format!(
+            "operator class \"{name}\" needs support function 2: a vector_ext opclass support function"
         ));
         return false;
     };
-    if support_elem != elem {
+    let expected_type = match elem {
+        ElemKind::F32 => "vector",
+        ElemKind::F16 => "halfvec",
+    };
+    if type_name != expected_type {
         report(format!(
-            "operator class \"{name}\": support function 1 is for another type"
+            "operator class \"{name}\" is for type {type_name}, its support function 2 for {expected_type}"
         ));
         return false;
     }
-    let op_symbol = Spi::get_one::<String>(&format!(
-        "SELECT p.prosrc FROM pg_amop a JOIN pg_opclass c ON c.opcfamily = a.amopfamily
-         JOIN pg_operator o ON o.oid = a.amopopr JOIN pg_proc p ON p.oid = o.oprcode
-         WHERE c.oid = {oid} AND a.amopstrategy = 1"
-    ))
-    .ok()
-    .flatten()
-    .unwrap_or_default();
-    let op_metric = op_symbol
-        .strip_prefix(if elem == ElemKind::F32 {
-            "vector_"
-        } else {
-            "halfvec_"
-        })
-        .and_then(|s| s.strip_suffix("_wrapper"))
-        .and_then(|s| match s {
-            "l2_distance" => Some(Metric::L2),
-            "negative_inner_product" => Some(Metric::InnerProduct),
-            "cosine_distance" => Some(Metric::Cosine),
-            "l1_distance" => Some(Metric::L1),
-            _ => None,
-        });
-    if op_metric != Some(metric) {
+    let expected_op = match metric {
+        Metric::L2 => "<->",
+        Metric::InnerProduct => "<#>",
+        Metric::Cosine => "<=>",
+        Metric::L1 => "<+>",
+    };
+    if op != expected_op {
         report(format!(
-            "operator class \"{name}\": the ORDER BY operator does not match support function 1"
+            "operator class \"{name}\" orders by {op}, its support function 2 by {expected_op}"
         ));
         return false;
     }

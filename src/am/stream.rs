@@ -10,9 +10,10 @@
 
 use std::sync::Mutex;
 
-use vector_core::flat::{Collector, Query, SlotLayout, PAGE_SIZE};
 use vector_core::handoff::Handoff;
 use vector_core::order::Candidate;
+use vector_core::pages::{SlotLayout, PAGE_SIZE};
+use vector_core::scan::{Collector, Query};
 
 use super::ensure_pool;
 use crate::storage::PageRead;

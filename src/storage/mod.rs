@@ -10,7 +10,7 @@
 //! * [`BulkPage`]: a new page filled during CREATE INDEX without WAL; the build then logs
 //!   every page once with `log_newpage_range` ([`log_all_pages`]).
 //!
-//! Page formats themselves (meta, data) are plain byte layouts in `vector_core::flat`; a guard
+//! Page formats themselves are plain byte layouts in `vector_core::pages`; a guard
 //! hands out the page as `&[u8]` / `&mut [u8]` of `BLCKSZ` bytes.
 //!
 //! **On the error path guards leave their locks and pins alone.** An ERROR raised inside
@@ -26,9 +26,12 @@
 
 use pgrx::pg_sys;
 use pgrx::prelude::*;
-use vector_core::flat::{Meta, MetaError, PAGE_SIZE};
+use vector_core::pages::{Meta, MetaError, PAGE_HEADER, PAGE_SIZE};
+use vector_core::store::{PageStore, Record};
 
 use crate::types::error_with_detail;
+
+pub mod backend_cache;
 
 pub type BlockNumber = pg_sys::BlockNumber;
 pub const META_BLOCK: BlockNumber = 0;
@@ -147,37 +150,23 @@ pub fn pin_budget(rel: pg_sys::Relation) -> usize {
 }
 
 /// Per-backend memory of which shared buffer held each block of an index at its last full
-/// scan, keyed by relation file. Only hints: a stale one is detected and skipped.
+/// scan. Only hints: a stale one is detected and skipped.
 pub struct BufferHints {
-    key: (u32, u32, u32),
+    key: backend_cache::CacheKey,
     hints: Vec<pg_sys::Buffer>,
 }
 
 thread_local! {
-    static HINTS: std::cell::RefCell<Vec<BufferHints>> = const { std::cell::RefCell::new(Vec::new()) };
+    static HINTS: backend_cache::Entries<Vec<pg_sys::Buffer>> = const { backend_cache::Entries::new() };
 }
 
 impl BufferHints {
     /// Take the hints for `rel` (empty if none), sized for `blocks` blocks.
     pub fn take(rel: pg_sys::Relation, blocks: usize) -> BufferHints {
-        let node = unsafe { (*rel).rd_node };
-        let key = (
-            node.spcNode.to_u32(),
-            node.dbNode.to_u32(),
-            node.relNode.to_u32(),
-        );
-        let mut h = HINTS.with(|all| {
-            let mut all = all.borrow_mut();
-            match all.iter().position(|h| h.key == key) {
-                Some(i) => all.swap_remove(i),
-                None => BufferHints {
-                    key,
-                    hints: Vec::new(),
-                },
-            }
-        });
-        h.hints.resize(blocks, 0);
-        h
+        let key = backend_cache::cache_key(rel, 0);
+        let mut hints = backend_cache::take(&HINTS, key).unwrap_or_default();
+        hints.resize(blocks, 0);
+        BufferHints { key, hints }
     }
 
     pub fn get(&self, i: usize) -> pg_sys::Buffer {
@@ -192,13 +181,8 @@ impl BufferHints {
 
     /// Keep the hints for the next scan (a few indexes at most).
     pub fn put_back(self) {
-        HINTS.with(|all| {
-            let mut all = all.borrow_mut();
-            if all.len() >= 8 {
-                all.remove(0);
-            }
-            all.push(self);
-        });
+        let bytes = |h: &Vec<pg_sys::Buffer>| h.len() * 4;
+        backend_cache::put_back(&HINTS, self.key, self.hints, 8, usize::MAX, bytes);
     }
 }
 
@@ -208,6 +192,68 @@ impl Drop for PageRead {
             return; // abort releases the lock and the pin (see the module comment)
         }
         unsafe { pg_sys::UnlockReleaseBuffer(self.buf) }
+    }
+}
+
+impl std::ops::Deref for PageRead {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.bytes()
+    }
+}
+
+/// An index relation as the page store the core algorithms run on: reads are [`PageRead`]s,
+/// records [`WalWrite`]s (GenericXLog).
+#[derive(Clone, Copy)]
+pub struct RelStore(pub pg_sys::Relation);
+
+impl PageStore for RelStore {
+    type Page<'a> = PageRead;
+    type Record<'a> = WalWrite;
+
+    fn blocks(&self) -> u32 {
+        block_count(self.0)
+    }
+
+    fn read(&self, block: u32) -> PageRead {
+        PageRead::new(self.0, block)
+    }
+
+    fn record(&self) -> WalWrite {
+        WalWrite::start(self.0)
+    }
+}
+
+impl Record for WalWrite {
+    fn lock(&mut self, block: u32) -> usize {
+        WalWrite::lock(self, block)
+    }
+    fn extend(&mut self) -> usize {
+        WalWrite::extend(self, pg_sys::ForkNumber::MAIN_FORKNUM)
+    }
+    fn overwrite_or_extend(&mut self, block: u32) -> usize {
+        WalWrite::overwrite_or_extend(self, block)
+    }
+    fn block(&self, i: usize) -> u32 {
+        WalWrite::block(self, i)
+    }
+    fn is_new(&self, i: usize) -> bool {
+        WalWrite::is_new(self, i)
+    }
+    fn init(&mut self, i: usize) {
+        WalWrite::init(self, i)
+    }
+    fn page(&self, i: usize) -> &[u8] {
+        WalWrite::page(self, i)
+    }
+    fn page_mut(&mut self, i: usize) -> &mut [u8] {
+        WalWrite::page_mut(self, i)
+    }
+    fn set_used_end(&mut self, i: usize, end: usize) {
+        WalWrite::set_used_end(self, i, end)
+    }
+    fn commit(self) {
+        WalWrite::commit(self)
     }
 }
 
@@ -354,6 +400,22 @@ impl BulkPage {
         }
     }
 
+    /// An existing page of a relation being built, locked for change without WAL.
+    pub fn existing(rel: pg_sys::Relation, block: BlockNumber) -> Self {
+        BulkPage {
+            buf: unsafe { read_exclusive(rel, block) },
+        }
+    }
+
+    /// Append a page holding `image` (all of it after the page header), its content reaching
+    /// `used_end`; returns its block.
+    pub fn append_image(rel: pg_sys::Relation, image: &[u8], used_end: usize) -> BlockNumber {
+        let mut page = BulkPage::extend(rel);
+        page.page_mut()[PAGE_HEADER..].copy_from_slice(&image[PAGE_HEADER..]);
+        page.set_used_end(used_end);
+        page.block()
+    }
+
     pub fn block(&self) -> BlockNumber {
         unsafe { pg_sys::BufferGetBlockNumber(self.buf) }
     }
@@ -429,7 +491,7 @@ pub fn check_meta(result: Result<Meta, MetaError>, rel: pg_sys::Relation) -> Met
             PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
             format!(
                 "index \"{name}\" has on-disk format version {v}, this build reads version {}",
-                vector_core::flat::FORMAT_VERSION
+                vector_core::pages::FORMAT_VERSION
             ),
             format!("Run REINDEX INDEX \"{name}\" to rebuild it."),
         ),
@@ -439,6 +501,13 @@ pub fn check_meta(result: Result<Meta, MetaError>, rel: pg_sys::Relation) -> Met
             format!("Run REINDEX INDEX \"{name}\" to rebuild it."),
         ),
     }
+}
+
+/// Write the meta page of a relation being built (block 0, already allocated), without WAL.
+pub fn write_meta_unlogged(rel: pg_sys::Relation, meta: &Meta) {
+    let mut page = BulkPage::existing(rel, META_BLOCK);
+    meta.write(page.page_mut());
+    page.set_used_end(Meta::END);
 }
 
 pub fn read_meta(rel: pg_sys::Relation) -> Meta {

@@ -280,6 +280,13 @@ pub fn error_with_detail(code: PgSqlErrorCode, message: String, detail: String) 
     ereport!(ERROR, code, message, detail);
 }
 
+pub fn error_with_hint(code: PgSqlErrorCode, message: String, hint: String) -> ! {
+    pgrx::pg_sys::panic::ErrorReport::new(code, message, pgrx::function_name!())
+        .set_hint(hint)
+        .report(PgLogLevel::ERROR);
+    unreachable!("ERROR does not return")
+}
+
 /// `float_overflow_error()`
 pub fn overflow_error() -> ! {
     error(

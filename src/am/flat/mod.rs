@@ -1,49 +1,56 @@
 //! The `flat` access method: exact nearest-neighbour search over vectors packed densely on
-//! pages (layout in `vector_core::flat`). Blocks: 0 is the meta page, data pages follow
-//! contiguously from block 1; slot `s` lives on data page `s / per_page`.
-//!
-//! Each callback is short: it turns Postgres inputs into Rust values and calls the core.
+//! slot pages (layouts in `vector_core::pages`, page algorithms in `vector_core::am::flat`).
+//! Block 0 is the meta page, data pages follow contiguously from block 1.
 
 mod build;
-mod insert;
 mod scan;
-mod vacuum;
-
-pub use build::item_pointer_to_tid;
-pub use vacuum::{ensure_stats, free_dead_slots, tid_to_item_pointer, vacuum_cleanup};
 
 use pgrx::pg_sys;
 use pgrx::prelude::*;
-use vector_core::flat::{Meta, SlotLayout};
+use vector_core::am::VacuumStats;
+use vector_core::tid::Tid;
 
-use super::{base_routine, AmRoutine};
-use crate::storage::BlockNumber;
+use super::skeleton::{routine, VectorAm};
+use super::{am_error, AmRoutine};
+use crate::storage::RelStore;
+
+pub struct Flat;
 
 #[pg_extern(sql = false)]
 fn flat_handler(_fcinfo: pg_sys::FunctionCallInfo) -> AmRoutine {
-    let r = base_routine();
-    unsafe {
-        (*r).amsupport = 1;
-        (*r).ambuild = Some(build::ambuild);
-        (*r).ambuildempty = Some(build::ambuildempty);
-        (*r).ambuildphasename = Some(build::ambuildphasename);
-        (*r).aminsert = Some(insert::aminsert);
-        (*r).ambulkdelete = Some(vacuum::ambulkdelete);
-        (*r).amvacuumcleanup = Some(vacuum::amvacuumcleanup);
-        (*r).ambeginscan = Some(scan::ambeginscan);
-        (*r).amrescan = Some(scan::amrescan);
-        (*r).amgettuple = Some(scan::amgettuple);
-        (*r).amendscan = Some(scan::amendscan);
+    routine::<Flat>()
+}
+
+impl VectorAm for Flat {
+    type Scan = scan::FlatScan;
+
+    unsafe fn build(
+        heap: pg_sys::Relation,
+        index: pg_sys::Relation,
+        info: *mut pg_sys::IndexInfo,
+    ) -> u64 {
+        build::build(heap, index, info)
     }
-    AmRoutine(r)
-}
 
-/// Slot layout of an index whose meta page is `meta` (`None` before the first vector).
-fn layout(meta: &Meta) -> Option<SlotLayout> {
-    (meta.dims > 0).then(|| SlotLayout::new(meta.dims as usize, meta.elem))
-}
+    fn build_empty(index: pg_sys::Relation) {
+        build::build_empty(index)
+    }
 
-/// Block number of data page `page_index`.
-fn data_block(page_index: u64) -> BlockNumber {
-    (page_index + 1) as BlockNumber
+    fn phase_name(phase: i64) -> Option<&'static std::ffi::CStr> {
+        (phase == build::PHASE_LOAD).then_some(c"loading tuples")
+    }
+
+    fn insert(index: pg_sys::Relation, tid: Tid, values: &[f32], bytes: &[u8]) {
+        vector_core::am::flat::insert(&RelStore(index), tid, values.len(), bytes)
+            .unwrap_or_else(|e| am_error(index, e))
+    }
+
+    fn bulk_delete(
+        index: pg_sys::Relation,
+        dead: &mut dyn FnMut(Tid) -> bool,
+        delay: &mut dyn FnMut(),
+    ) -> VacuumStats {
+        vector_core::am::flat::bulk_delete(&RelStore(index), dead, delay)
+            .unwrap_or_else(|e| am_error(index, e))
+    }
 }

@@ -12,77 +12,49 @@
 
 use pgrx::pg_sys;
 use pgrx::prelude::*;
+use vector_core::am::flat::{data_block, layout};
 use vector_core::distance::Metric;
-use vector_core::flat::{ElemKind, Query, SlotLayout};
 use vector_core::order::{Candidate, Passes};
+use vector_core::pages::SlotLayout;
+use vector_core::scan::Query;
 
-use super::{data_block, layout};
+use crate::am::skeleton::AmScan;
 use crate::am::stream::{score_runs, Pipeline};
-use crate::am::{begin_scan, candidate_budget, order_by_query, return_row, FIRST_PASS};
+use crate::am::{candidate_budget, FIRST_PASS};
 use crate::storage::{read_meta, BufferHints, PageRead, Strategy};
 use crate::types::error;
 
-struct ScanState {
+pub struct FlatScan {
     /// Query values from the last rescan (`None`: a NULL query, every row ties).
     query: Option<Vec<f32>>,
     passes: Passes,
     metric: Metric,
-    elem: ElemKind,
 }
 
-#[pg_guard]
-pub unsafe extern "C-unwind" fn ambeginscan(
-    index: pg_sys::Relation,
-    nkeys: i32,
-    norderbys: i32,
-) -> pg_sys::IndexScanDesc {
-    let meta = read_meta(index);
-    let state = ScanState {
-        query: None,
-        passes: Passes::new(FIRST_PASS, candidate_budget()),
-        metric: meta.metric,
-        elem: meta.elem,
-    };
-    begin_scan(index, nkeys, norderbys, state)
-}
+impl AmScan for FlatScan {
+    fn begin(index: pg_sys::Relation) -> FlatScan {
+        FlatScan {
+            query: None,
+            passes: Passes::new(FIRST_PASS, candidate_budget()),
+            metric: read_meta(index).metric,
+        }
+    }
 
-#[pg_guard]
-pub unsafe extern "C-unwind" fn amrescan(
-    scan: pg_sys::IndexScanDesc,
-    _keys: pg_sys::ScanKey,
-    _nkeys: i32,
-    orderbys: pg_sys::ScanKey,
-    norderbys: i32,
-) {
-    let state = &mut *((*scan).opaque as *mut ScanState);
-    state.passes = Passes::new(FIRST_PASS, candidate_budget());
-    state.query = order_by_query(scan, orderbys, norderbys, state.elem);
-}
+    fn rescan(&mut self, _index: pg_sys::Relation, query: Option<Vec<f32>>) {
+        self.passes = Passes::new(FIRST_PASS, candidate_budget());
+        self.query = query;
+    }
 
-#[pg_guard]
-pub unsafe extern "C-unwind" fn amgettuple(
-    scan: pg_sys::IndexScanDesc,
-    _direction: pg_sys::ScanDirection::Type,
-) -> bool {
-    let state = &mut *((*scan).opaque as *mut ScanState);
-    let index = (*scan).indexRelation;
-    let (query, metric) = (state.query.as_deref(), state.metric);
-    let next = state
-        .passes
-        .next(|cap, after| score(index, query, metric, cap, after));
-    let Some(c) = next else {
-        return false;
-    };
-    return_row(scan, state.metric, c, state.query.is_none());
-    true
-}
+    fn next(&mut self, index: pg_sys::Relation) -> Option<Candidate> {
+        let (query, metric) = (self.query.as_deref(), self.metric);
+        self.passes
+            .next(|cap, after| score(index, query, metric, cap, after))
+    }
 
-#[pg_guard]
-pub unsafe extern "C-unwind" fn amendscan(scan: pg_sys::IndexScanDesc) {
-    // Release the candidates now; the state itself goes with its memory context.
-    let state = &mut *((*scan).opaque as *mut ScanState);
-    state.passes = Passes::new(1, 1);
-    state.query = None;
+    fn end(&mut self) {
+        self.passes = Passes::new(1, 1);
+        self.query = None;
+    }
 }
 
 /// One pass over the stored vectors: the `cap` nearest after `after`. A NULL query (`None`)

@@ -14,10 +14,9 @@
 //! A scan takes its index's entry out of the cache and puts it back when it ends (or when its
 //! memory context goes), so entries are never shared between two live scans.
 
-use std::cell::RefCell;
-
 use pgrx::pg_sys;
-use vector_core::flat::INVALID_BLOCK;
+
+use crate::storage::backend_cache::{self, cache_key, CacheKey, Entries};
 
 /// One list's chain: blocks in chain order, from `head`.
 #[derive(Default)]
@@ -28,14 +27,14 @@ pub struct Chain {
 }
 
 pub struct IvfCache {
-    key: (u32, u32, u32, u64),
+    key: CacheKey,
     pub centroids: Vec<f32>,
     /// Indexed by list; `None` until a scan walks the list.
     pub chains: Vec<Option<Chain>>,
 }
 
 thread_local! {
-    static CACHE: RefCell<Vec<IvfCache>> = const { RefCell::new(Vec::new()) };
+    static CACHE: Entries<IvfCache> = const { Entries::new() };
 }
 
 /// Indexes remembered per backend, and the memory they may take together (least recently used
@@ -44,29 +43,14 @@ thread_local! {
 const ENTRIES: usize = 8;
 const BUDGET_BYTES: usize = 256 << 20;
 
-fn key(rel: pg_sys::Relation, stamp: u64) -> (u32, u32, u32, u64) {
-    let node = unsafe { (*rel).rd_node };
-    (
-        node.spcNode.to_u32(),
-        node.dbNode.to_u32(),
-        node.relNode.to_u32(),
-        stamp,
-    )
-}
-
 impl IvfCache {
     /// The entry for `rel` built with `stamp`, if this backend has one (taken out of the cache).
-    /// Stamp 0 (an index built before stamps existed) is never cached.
+    /// Stamp 0 (an index with no fixed part yet) is never cached.
     pub fn take(rel: pg_sys::Relation, stamp: u64) -> Option<IvfCache> {
         if stamp == 0 {
             return None;
         }
-        let key = key(rel, stamp);
-        CACHE.with(|all| {
-            let mut all = all.borrow_mut();
-            let i = all.iter().position(|e| e.key == key)?;
-            Some(all.remove(i))
-        })
+        backend_cache::take(&CACHE, cache_key(rel, stamp))
     }
 
     /// A placeholder that is never cached.
@@ -80,7 +64,7 @@ impl IvfCache {
 
     pub fn new(rel: pg_sys::Relation, stamp: u64, centroids: Vec<f32>, lists: usize) -> IvfCache {
         IvfCache {
-            key: key(rel, stamp),
+            key: cache_key(rel, stamp),
             centroids,
             chains: (0..lists).map(|_| None).collect(),
         }
@@ -102,44 +86,31 @@ impl IvfCache {
         if self.key.3 == 0 || self.centroids.len() * 4 > BUDGET_BYTES / 4 {
             return;
         }
-        CACHE.with(|all| {
-            let mut all = all.borrow_mut();
-            all.retain(|e| e.key != self.key);
-            all.push(self);
-            let mut total: usize = all.iter().map(IvfCache::bytes).sum();
-            while all.len() > ENTRIES || (total > BUDGET_BYTES && all.len() > 1) {
-                total -= all.remove(0).bytes();
-            }
-        });
+        backend_cache::put_back(
+            &CACHE,
+            self.key,
+            self,
+            ENTRIES,
+            BUDGET_BYTES,
+            IvfCache::bytes,
+        );
     }
 
     /// The chain of `list` whose directory entry now names `head`: from the cache, extended by
     /// walking the pages linked in since (`next_of(block)` reads a page's `next` link).
-    pub fn chain(
-        &mut self,
-        list: usize,
-        head: u32,
-        mut next_of: impl FnMut(u32) -> u32,
-    ) -> &mut Chain {
+    pub fn chain(&mut self, list: usize, head: u32, next_of: impl FnMut(u32) -> u32) -> &mut Chain {
         let slot = &mut self.chains[list];
         let old = slot.take().unwrap_or_default();
-        if old.head == head && !old.blocks.is_empty() {
-            return slot.insert(old);
-        }
+        let known = (!old.blocks.is_empty()).then_some(old.head);
+        let new = vector_core::am::ivf::new_chain_blocks(head, known, next_of);
         let mut chain = Chain {
             head,
-            ..Chain::default()
+            hints: vec![0; new.len()],
+            blocks: new,
         };
-        let mut block = head;
-        while block != INVALID_BLOCK {
-            if block == old.head && !old.blocks.is_empty() {
-                chain.blocks.extend_from_slice(&old.blocks);
-                chain.hints.extend_from_slice(&old.hints);
-                break;
-            }
-            chain.blocks.push(block);
-            chain.hints.push(0);
-            block = next_of(block);
+        if known.is_some() {
+            chain.blocks.extend_from_slice(&old.blocks);
+            chain.hints.extend_from_slice(&old.hints);
         }
         slot.insert(chain)
     }

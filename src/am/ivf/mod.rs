@@ -1,23 +1,26 @@
 //! The `ivfflat` access method (pgvector's syntax and GUCs): k-means centroids partition the
 //! vectors into lists; a query scans only the lists whose centroids are nearest.
-//! Page formats: `vector_core::ivf` (centroids, list directory) and `vector_core::flat` (meta
-//! page, data pages chained per list).
+//! Page formats: `vector_core::pages::ivf` (centroids, list directory), `vector_core::pages`
+//! (meta page, slot pages chained per list); page algorithms: `vector_core::am::ivf`.
 
 mod build;
 mod cache;
-mod insert;
+mod load;
 mod scan;
-mod vacuum;
 
 use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
+use vector_core::am::VacuumStats;
 use vector_core::distance::Metric;
-use vector_core::flat::{Meta, SlotLayout};
-use vector_core::ivf::{read_entry, IvfLayout, ListEntry};
+use vector_core::kmeans;
+use vector_core::pages::ivf::{IvfLayout, MAX_LISTS};
+use vector_core::pages::{Meta, SlotLayout};
+use vector_core::tid::Tid;
 
-use super::{base_routine, AmRoutine};
-use crate::storage::{check_meta, PageRead, META_BLOCK};
+use super::skeleton::{routine, VectorAm};
+use super::{dimension_mismatch, AmRoutine};
+use crate::storage::{read_meta, PageRead, RelStore};
 use crate::types::error;
 use cache::IvfCache;
 
@@ -53,7 +56,7 @@ pub fn init() {
         c"Valid range is 1..lists.",
         &PROBES,
         1,
-        vector_core::ivf::MAX_LISTS as i32,
+        MAX_LISTS as i32,
         GucContext::Userset,
         GucFlags::default(),
     );
@@ -71,7 +74,7 @@ pub fn init() {
         c"",
         &MAX_PROBES,
         1,
-        vector_core::ivf::MAX_LISTS as i32,
+        MAX_LISTS as i32,
         GucContext::Userset,
         GucFlags::default(),
     );
@@ -84,51 +87,97 @@ pub fn init() {
             c"Number of inverted lists".as_ptr(),
             DEFAULT_LISTS,
             1,
-            vector_core::ivf::MAX_LISTS as i32,
+            MAX_LISTS as i32,
             pg_sys::AccessExclusiveLock as pg_sys::LOCKMODE,
         );
     }
 }
 
+pub struct Ivf;
+
 #[pg_extern(sql = false)]
 fn ivfflat_handler(_fcinfo: pg_sys::FunctionCallInfo) -> AmRoutine {
-    let r = base_routine();
-    unsafe {
-        (*r).amsupport = 1;
-        (*r).amoptions = Some(amoptions);
-        (*r).amcostestimate = Some(cost_estimate);
-        (*r).ambuild = Some(build::ambuild);
-        (*r).ambuildempty = Some(build::ambuildempty);
-        (*r).ambuildphasename = Some(build::ambuildphasename);
-        (*r).aminsert = Some(insert::aminsert);
-        (*r).ambulkdelete = Some(vacuum::ambulkdelete);
-        (*r).amvacuumcleanup = Some(vacuum::amvacuumcleanup);
-        (*r).ambeginscan = Some(scan::ambeginscan);
-        (*r).amrescan = Some(scan::amrescan);
-        (*r).amgettuple = Some(scan::amgettuple);
-        (*r).amendscan = Some(scan::amendscan);
-    }
-    AmRoutine(r)
+    routine::<Ivf>()
 }
 
-#[pg_guard]
-unsafe extern "C-unwind" fn amoptions(
-    reloptions: pg_sys::Datum,
-    validate: bool,
-) -> *mut pg_sys::bytea {
-    let tab = [pg_sys::relopt_parse_elt {
-        optname: c"lists".as_ptr(),
-        opttype: pg_sys::relopt_type::RELOPT_TYPE_INT,
-        offset: std::mem::offset_of!(IvfOptions, lists) as i32,
-    }];
-    pg_sys::build_reloptions(
-        reloptions,
-        validate,
-        RELOPT_KIND,
-        std::mem::size_of::<IvfOptions>(),
-        tab.as_ptr(),
-        tab.len() as i32,
-    ) as *mut pg_sys::bytea
+impl VectorAm for Ivf {
+    type Scan = scan::IvfScan;
+
+    unsafe fn build(
+        heap: pg_sys::Relation,
+        index: pg_sys::Relation,
+        info: *mut pg_sys::IndexInfo,
+    ) -> u64 {
+        build::build(heap, index, info)
+    }
+
+    fn build_empty(index: pg_sys::Relation) {
+        build::build_empty(index)
+    }
+
+    fn phase_name(phase: i64) -> Option<&'static std::ffi::CStr> {
+        build::phase_name(phase)
+    }
+
+    /// Into the list of the nearest centroid (laying the index out first if it has no fixed
+    /// part yet).
+    fn insert(index: pg_sys::Relation, tid: Tid, values: &[f32], bytes: &[u8]) {
+        let ivf = open(index).unwrap_or_else(|_| {
+            build::form(index, values.len());
+            open(index).unwrap_or_else(|_| unreachable!("formed above"))
+        });
+        if values.len() != ivf.meta.dims as usize {
+            dimension_mismatch(ivf.meta.dims, values.len());
+        }
+        let list = kmeans::nearest(
+            values,
+            &ivf.cache.centroids,
+            values.len(),
+            spherical(ivf.meta.metric),
+        );
+        vector_core::am::ivf::insert(&RelStore(index), &ivf.layout, &ivf.slots, list, tid, bytes);
+    }
+
+    fn bulk_delete(
+        index: pg_sys::Relation,
+        dead: &mut dyn FnMut(Tid) -> bool,
+        delay: &mut dyn FnMut(),
+    ) -> VacuumStats {
+        match open(index) {
+            Ok(ivf) => vector_core::am::ivf::bulk_delete(
+                &RelStore(index),
+                &ivf.layout,
+                &ivf.slots,
+                dead,
+                delay,
+            ),
+            Err(_) => VacuumStats::default(), // no fixed part yet, so no rows
+        }
+    }
+
+    /// ORDER BY … LIMIT through the nearest `ivfflat.probes` lists: the work is that fraction
+    /// of the index, plus the centroid distances.
+    fn scan_fraction(index: pg_sys::Relation) -> (f64, f64) {
+        let lists = lists_option(index) as f64;
+        let fraction = (PROBES.get() as f64 / lists).min(1.0);
+        (fraction, lists * unsafe { pg_sys::cpu_operator_cost })
+    }
+
+    unsafe fn options(reloptions: pg_sys::Datum, validate: bool) -> *mut pg_sys::bytea {
+        let tab = [pg_sys::relopt_parse_elt {
+            optname: c"lists".as_ptr(),
+            opttype: pg_sys::relopt_type::RELOPT_TYPE_INT,
+            offset: std::mem::offset_of!(IvfOptions, lists) as i32,
+        }];
+        pg_sys::build_reloptions(
+            reloptions,
+            validate,
+            RELOPT_KIND,
+            std::mem::size_of::<IvfOptions>(),
+            tab.as_ptr(),
+            tab.len() as i32,
+        ) as *mut pg_sys::bytea
+    }
 }
 
 /// The index's `lists` option.
@@ -152,7 +201,7 @@ fn spherical(metric: Metric) -> bool {
 /// Everything a scan or insert needs from the fixed part of the index.
 struct IvfIndex {
     meta: Meta,
-    ivf: IvfLayout,
+    layout: IvfLayout,
     slots: SlotLayout,
     /// Centroids and list chains, remembered per backend (returned to the cache on drop).
     cache: IvfCache,
@@ -164,7 +213,7 @@ impl Drop for IvfIndex {
     }
 }
 
-/// A fresh nonzero stamp for a build's meta page (`extra[1]`): lets backends tell this build's
+/// A fresh nonzero stamp for a build's meta page: lets backends tell this build's
 /// centroids from any earlier ones in the same relation file.
 fn new_stamp() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
@@ -178,31 +227,27 @@ fn new_stamp() -> u64 {
 /// The index's fixed part, or `Err(meta)` while it has none: built over no rows from a column
 /// without a declared dimension, it is laid out by the first insert (`build::form`).
 fn open(index: pg_sys::Relation) -> Result<IvfIndex, Meta> {
-    let meta = {
-        let page = PageRead::new(index, META_BLOCK);
-        check_meta(Meta::read(page.bytes()), index)
-    };
+    let meta = read_meta(index);
     if meta.dims == 0 {
         return Err(meta);
     }
-    let lists = meta.extra[0] as usize;
-    let stamp = meta.extra[1];
-    let ivf = IvfLayout::new(lists, meta.dims as usize);
+    let (lists, stamp) = meta.ivf();
+    let layout = IvfLayout::new(lists, meta.dims as usize);
     let slots = SlotLayout::new(meta.dims as usize, meta.elem);
     if let Some(cache) = IvfCache::take(index, stamp) {
         if cache.centroids.len() == lists * meta.dims as usize {
             return Ok(IvfIndex {
                 meta,
-                ivf,
+                layout,
                 slots,
                 cache,
             });
         }
     }
     let mut stream = Vec::with_capacity(lists * meta.dims as usize * 4);
-    for i in 0..ivf.centroid_pages {
-        let page = PageRead::new(index, ivf.first_centroid_block() + i as u32);
-        if !ivf.read_centroid_page(page.bytes(), i, &mut stream) {
+    for i in 0..layout.centroid_pages {
+        let page = PageRead::new(index, layout.first_centroid_block() + i as u32);
+        if !layout.read_centroid_page(&page, i, &mut stream) {
             error(
                 PgSqlErrorCode::ERRCODE_INDEX_CORRUPTED,
                 format!("ivfflat index \"{}\" has a damaged centroid page", unsafe {
@@ -211,19 +256,19 @@ fn open(index: pg_sys::Relation) -> Result<IvfIndex, Meta> {
             );
         }
     }
-    let centroids = ivf.centroids_from_stream(&stream);
+    let centroids = layout.centroids_from_stream(&stream);
     Ok(IvfIndex {
         cache: IvfCache::new(index, stamp, centroids, lists),
         slots,
         meta,
-        ivf,
+        layout,
     })
 }
 
 impl IvfIndex {
     /// Distance from `q` to every centroid, by the list-selection rule.
     fn centroid_distances(&self, q: &[f32]) -> Vec<f32> {
-        let mut out = vec![0f32; self.ivf.lists];
+        let mut out = vec![0f32; self.layout.lists];
         let metric = if spherical(self.meta.metric) {
             Metric::InnerProduct
         } else {
@@ -232,41 +277,4 @@ impl IvfIndex {
         vector_core::distance::batch_f32(metric, q, 0.0, &self.cache.centroids, &mut out);
         out
     }
-
-    fn entry(&self, index: pg_sys::Relation, list: usize) -> ListEntry {
-        let (block, at) = self.ivf.entry_location(list);
-        let page = PageRead::new(index, block);
-        read_entry(page.bytes(), at)
-    }
-}
-
-/// ORDER BY … LIMIT through the nearest `ivfflat.probes` lists: the work is that fraction of
-/// the index, plus the centroid distances.
-#[pg_guard]
-unsafe extern "C-unwind" fn cost_estimate(
-    _root: *mut pg_sys::PlannerInfo,
-    path: *mut pg_sys::IndexPath,
-    _loop_count: f64,
-    startup: *mut pg_sys::Cost,
-    total: *mut pg_sys::Cost,
-    selectivity: *mut pg_sys::Selectivity,
-    correlation: *mut f64,
-    pages: *mut f64,
-) {
-    let info = (*path).indexinfo;
-    let index = pg_sys::index_open((*info).indexoid, pg_sys::NoLock as i32);
-    let lists = lists_option(index) as f64;
-    pg_sys::index_close(index, pg_sys::NoLock as i32);
-    let fraction = (PROBES.get() as f64 / lists).min(1.0);
-    let centroids = lists * pg_sys::cpu_operator_cost;
-    crate::am::estimate(
-        path,
-        fraction,
-        centroids,
-        startup,
-        total,
-        selectivity,
-        correlation,
-        pages,
-    );
 }

@@ -8,17 +8,18 @@
 
 use pgrx::pg_sys;
 use pgrx::prelude::*;
-use vector_core::flat::Query;
-use vector_core::ivf::{nearest_lists, read_entry};
 use vector_core::order::{Candidate, Passes};
+use vector_core::pages::ivf::{nearest_lists, read_entry};
+use vector_core::scan::Query;
 
 use super::{open, IterativeScan, IvfIndex, ITERATIVE_SCAN, MAX_PROBES, PROBES};
+use crate::am::skeleton::AmScan;
 use crate::am::stream::{score_runs, Pipeline};
-use crate::am::{begin_scan, candidate_budget, order_by_query, return_row, FIRST_PASS};
+use crate::am::{candidate_budget, FIRST_PASS};
 use crate::storage::{PageRead, Strategy};
 use crate::types::error;
 
-struct ScanState {
+pub struct IvfScan {
     index: Option<IvfIndex>,
     /// Query values (`None`: NULL query, every row ties).
     query: Option<Vec<f32>>,
@@ -31,92 +32,79 @@ struct ScanState {
     passes: Option<Passes>,
 }
 
-#[pg_guard]
-pub unsafe extern "C-unwind" fn ambeginscan(
-    index: pg_sys::Relation,
-    nkeys: i32,
-    norderbys: i32,
-) -> pg_sys::IndexScanDesc {
-    let state = ScanState {
-        index: None,
-        query: None,
-        lists: Vec::new(),
-        probed: 0,
-        probes: 1,
-        batch: Vec::new(),
-        passes: None,
-    };
-    begin_scan(index, nkeys, norderbys, state)
-}
-
-#[pg_guard]
-pub unsafe extern "C-unwind" fn amrescan(
-    scan: pg_sys::IndexScanDesc,
-    _keys: pg_sys::ScanKey,
-    _nkeys: i32,
-    orderbys: pg_sys::ScanKey,
-    norderbys: i32,
-) {
-    let state = &mut *((*scan).opaque as *mut ScanState);
-    state.passes = None;
-    state.probed = 0;
-    state.lists.clear();
-    if state.index.is_none() {
-        state.index = open((*scan).indexRelation).ok();
-    }
-    let Some(ivf) = state.index.as_mut() else {
-        return; // nothing indexed yet (no fixed part): no rows
-    };
-    state.query = order_by_query(scan, orderbys, norderbys, ivf.meta.elem);
-    if let Some(q) = &state.query {
-        if q.len() != ivf.meta.dims as usize {
-            error(
-                PgSqlErrorCode::ERRCODE_DATA_EXCEPTION,
-                format!(
-                    "different vector dimensions {} and {}",
-                    ivf.meta.dims,
-                    q.len()
-                ),
-            );
+impl AmScan for IvfScan {
+    fn begin(_index: pg_sys::Relation) -> IvfScan {
+        IvfScan {
+            index: None,
+            query: None,
+            lists: Vec::new(),
+            probed: 0,
+            probes: 1,
+            batch: Vec::new(),
+            passes: None,
         }
     }
-    let lists = ivf.ivf.lists;
-    state.probes = (PROBES.get() as usize).clamp(1, lists);
-    let limit = if ITERATIVE_SCAN.get() == IterativeScan::RelaxedOrder {
-        (MAX_PROBES.get() as usize).clamp(state.probes, lists)
-    } else {
-        state.probes
-    };
-    let zero = vec![0f32; ivf.meta.dims as usize];
-    let distances = ivf.centroid_distances(state.query.as_deref().unwrap_or(&zero));
-    state.lists = nearest_lists(&distances, limit);
-}
 
-#[pg_guard]
-pub unsafe extern "C-unwind" fn amgettuple(
-    scan: pg_sys::IndexScanDesc,
-    _direction: pg_sys::ScanDirection::Type,
-) -> bool {
-    let state = &mut *((*scan).opaque as *mut ScanState);
-    let index = (*scan).indexRelation;
-    loop {
-        if let Some(passes) = state.passes.as_mut() {
-            let (ivf, query, batch) = (state.index.as_mut().unwrap(), &state.query, &state.batch);
-            let next = passes
-                .next(|cap, after| score_lists(index, ivf, query.as_deref(), batch, cap, after));
-            if let Some(c) = next {
-                return_row(scan, ivf.meta.metric, c, state.query.is_none());
-                return true;
+    fn rescan(&mut self, index: pg_sys::Relation, query: Option<Vec<f32>>) {
+        self.passes = None;
+        self.probed = 0;
+        self.lists.clear();
+        self.query = query;
+        if self.index.is_none() {
+            self.index = open(index).ok();
+        }
+        let Some(ivf) = self.index.as_mut() else {
+            return; // nothing indexed yet (no fixed part): no rows
+        };
+        if let Some(q) = &self.query {
+            if q.len() != ivf.meta.dims as usize {
+                error(
+                    PgSqlErrorCode::ERRCODE_DATA_EXCEPTION,
+                    format!(
+                        "different vector dimensions {} and {}",
+                        ivf.meta.dims,
+                        q.len()
+                    ),
+                );
             }
         }
-        if state.probed >= state.lists.len() {
-            return false;
+        let lists = ivf.layout.lists;
+        self.probes = (PROBES.get() as usize).clamp(1, lists);
+        let limit = if ITERATIVE_SCAN.get() == IterativeScan::RelaxedOrder {
+            (MAX_PROBES.get() as usize).clamp(self.probes, lists)
+        } else {
+            self.probes
+        };
+        let zero = vec![0f32; ivf.meta.dims as usize];
+        let distances = ivf.centroid_distances(self.query.as_deref().unwrap_or(&zero));
+        self.lists = nearest_lists(&distances, limit);
+    }
+
+    fn next(&mut self, index: pg_sys::Relation) -> Option<Candidate> {
+        loop {
+            if let Some(passes) = self.passes.as_mut() {
+                let (ivf, query, batch) = (self.index.as_mut().unwrap(), &self.query, &self.batch);
+                let next = passes.next(|cap, after| {
+                    score_lists(index, ivf, query.as_deref(), batch, cap, after)
+                });
+                if next.is_some() {
+                    return next;
+                }
+            }
+            if self.probed >= self.lists.len() {
+                return None;
+            }
+            // Probe the next batch of lists (the first `probes`, then more when iterating).
+            let end = (self.probed + self.probes).min(self.lists.len());
+            self.batch = self.lists[self.probed..end].to_vec();
+            self.probed = end;
+            self.passes = Some(Passes::new(FIRST_PASS, candidate_budget()));
         }
-        // Probe the next batch of lists (the first `probes`, then more when iterating).
-        let end = (state.probed + state.probes).min(state.lists.len());
-        state.batch = state.lists[state.probed..end].to_vec();
-        state.probed = end;
-        state.passes = Some(Passes::new(FIRST_PASS, candidate_budget()));
+    }
+
+    fn end(&mut self) {
+        self.passes = None;
+        self.index = None;
     }
 }
 
@@ -140,18 +128,18 @@ fn score_lists(
     let mut heads = Vec::with_capacity(lists.len());
     let mut dir: Option<(u32, PageRead)> = None;
     for &list in lists {
-        let (block, at) = ivf.ivf.entry_location(list);
+        let (block, at) = ivf.layout.entry_location(list);
         if dir.as_ref().map(|d| d.0) != Some(block) {
             drop(dir.take()); // one directory page pinned at a time
             dir = Some((block, PageRead::new(index, block)));
         }
-        heads.push(read_entry(dir.as_ref().unwrap().1.bytes(), at).head);
+        heads.push(read_entry(&dir.as_ref().unwrap().1, at).head);
     }
     drop(dir);
     for (&list, &head) in lists.iter().zip(&heads) {
         ivf.cache.chain(list, head, |block| {
             pgrx::check_for_interrupts!();
-            slots.next_block(PageRead::new(index, block).bytes())
+            slots.next_block(&PageRead::new(index, block))
         });
     }
 
@@ -178,11 +166,4 @@ fn score_lists(
         }
         (!pages.is_empty()).then_some(pages)
     })
-}
-
-#[pg_guard]
-pub unsafe extern "C-unwind" fn amendscan(scan: pg_sys::IndexScanDesc) {
-    let state = &mut *((*scan).opaque as *mut ScanState);
-    state.passes = None;
-    state.index = None;
 }

@@ -105,7 +105,7 @@ static IOTA: [f32; crate::distance::PANEL_WIDTH] = {
 /// − 2·x_r·v_j` over the panels' vectors, and the index of the smallest, written to `out[r]`
 /// as `(index, d1, d2)`. `R` points at a time against one panel ([`panel_block`]); every
 /// lane keeps its own running smallest two and index (strict `<`: the first of equal values
-/// stays), reduced at the end by [`crate::distance::reduce_lanes`]. `panel_add` has one entry per padded column (padding
+/// stays), reduced at the end by [`crate::distance::panels::reduce_lanes`]. `panel_add` has one entry per padded column (padding
 /// columns should be `+inf`).
 #[inline(always)]
 #[allow(clippy::needless_range_loop)] // register blocks indexed in lockstep
@@ -165,7 +165,7 @@ pub(crate) unsafe fn panel_nearest2<S: Simd, const R: usize, const V: usize>(
                 S::store(a2.as_mut_ptr().add(v * S::LANES), m2[r][v]);
                 S::store(ai.as_mut_ptr().add(v * S::LANES), i1[r][v]);
             }
-            out[g + r] = crate::distance::reduce_lanes(&a1, &a2, &ai);
+            out[g + r] = crate::distance::panels::reduce_lanes(&a1, &a2, &ai);
         }
         g += R;
     }

@@ -1,5 +1,5 @@
 //! Page formats of the IVF index (`ivfflat`), beyond the meta page and the data pages it
-//! shares with `flat` (see [`crate::flat`]).
+//! shares with `flat` (see [`crate::pages`]).
 //!
 //! ```text
 //!  block 0              meta (kind = Ivf, extra[0] = lists)
@@ -20,7 +20,7 @@
 //! linked in at the head. `insert` is the page where the next insert into the list tries
 //! first (VACUUM moves it back to the first page with free slots).
 
-use crate::flat::{INVALID_BLOCK, PAGE_HEADER, PAGE_SIZE};
+use super::{INVALID_BLOCK, PAGE_HEADER, PAGE_SIZE};
 
 pub const CENTROID_MAGIC: u32 = 0x5658_4354; // "VXCT"
 pub const DIRECTORY_MAGIC: u32 = 0x5658_4452; // "VXDR"

@@ -1,0 +1,122 @@
+//! The meta page (block 0 of every index).
+//!
+//! ```text
+//!  0        24      28        32     36     40     44      48       56          64    72
+//!  +--------+-------+---------+------+------+------+-------+--------+-----------+-----+-----+
+//!  | PageHdr| magic | version | kind | dims | elem | metric| n_slots| free_hint | AM section |
+//!  | 24 B   | u32   | u32     | u32  | u32  | u32  | u32   | u64    | u64       | 4 × u64    |
+//!  +--------+-------+---------+------+------+------+-------+--------+-----------+------------+
+//! ```
+//! `kind` selects the AM section: none for `flat`; for IVF `lists` (u64) then `stamp` (u64, a
+//! fresh nonzero value per build, so backends can tell one build's centroids from another's).
+//! `n_slots` is the high-water mark of allocated slots (`flat`), `free_hint` the lowest slot
+//! that may be free (everything below it is known to be in use).
+
+use super::{get_u32, get_u64, put_u32, put_u64, PAGE_HEADER};
+use crate::distance::Metric;
+use crate::elem::{metric_from_u32, metric_to_u32, ElemKind};
+
+pub const META_MAGIC: u32 = 0x5658_4D54; // "VXMT"
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The access-method-specific part of the meta page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AmMeta {
+    Flat,
+    /// `stamp` 0: no fixed part written yet (built over no rows without a known dimension).
+    Ivf {
+        lists: u32,
+        stamp: u64,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Meta {
+    pub am: AmMeta,
+    /// 0 until the first vector arrives when the column has no typmod.
+    pub dims: u32,
+    pub elem: ElemKind,
+    pub metric: Metric,
+    pub n_slots: u64,
+    pub free_hint: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetaError {
+    BadMagic,
+    Version(u32),
+    Corrupt,
+}
+
+const SECTION: usize = PAGE_HEADER + 48;
+
+impl Meta {
+    /// Bytes used on the meta page (its `pd_lower`).
+    pub const END: usize = PAGE_HEADER + 48 + 32;
+
+    /// The meta page of an index with nothing stored yet.
+    pub fn new(am: AmMeta, dims: u32, elem: ElemKind, metric: Metric) -> Meta {
+        Meta {
+            am,
+            dims,
+            elem,
+            metric,
+            n_slots: 0,
+            free_hint: 0,
+        }
+    }
+
+    /// IVF: the number of lists and the build stamp (panics for another kind).
+    pub fn ivf(&self) -> (usize, u64) {
+        match self.am {
+            AmMeta::Ivf { lists, stamp } => (lists as usize, stamp),
+            AmMeta::Flat => panic!("not an IVF meta page"),
+        }
+    }
+
+    pub fn write(&self, page: &mut [u8]) {
+        let h = PAGE_HEADER;
+        put_u32(page, h, META_MAGIC);
+        put_u32(page, h + 4, FORMAT_VERSION);
+        let (kind, section) = match self.am {
+            AmMeta::Flat => (0, [0; 4]),
+            AmMeta::Ivf { lists, stamp } => (1, [lists as u64, stamp, 0, 0]),
+        };
+        put_u32(page, h + 8, kind);
+        put_u32(page, h + 12, self.dims);
+        put_u32(page, h + 16, self.elem as u32);
+        put_u32(page, h + 20, metric_to_u32(self.metric));
+        put_u64(page, h + 24, self.n_slots);
+        put_u64(page, h + 32, self.free_hint);
+        for (i, w) in section.iter().enumerate() {
+            put_u64(page, SECTION + 8 * i, *w);
+        }
+    }
+
+    pub fn read(page: &[u8]) -> Result<Meta, MetaError> {
+        let h = PAGE_HEADER;
+        if get_u32(page, h) != META_MAGIC {
+            return Err(MetaError::BadMagic);
+        }
+        let version = get_u32(page, h + 4);
+        if version != FORMAT_VERSION {
+            return Err(MetaError::Version(version));
+        }
+        let am = match get_u32(page, h + 8) {
+            0 => AmMeta::Flat,
+            1 => AmMeta::Ivf {
+                lists: u32::try_from(get_u64(page, SECTION)).map_err(|_| MetaError::Corrupt)?,
+                stamp: get_u64(page, SECTION + 8),
+            },
+            _ => return Err(MetaError::Corrupt),
+        };
+        Ok(Meta {
+            am,
+            dims: get_u32(page, h + 12),
+            elem: ElemKind::from_u32(get_u32(page, h + 16)).ok_or(MetaError::Corrupt)?,
+            metric: metric_from_u32(get_u32(page, h + 20)).ok_or(MetaError::Corrupt)?,
+            n_slots: get_u64(page, h + 24),
+            free_hint: get_u64(page, h + 32),
+        })
+    }
+}
