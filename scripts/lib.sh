@@ -18,6 +18,12 @@ as_postgres() {
 install_extension() {
   log "building and installing vector_ext ${1:-(debug)}"
   cargo pgrx install --pg-config "$PG_CONFIG" "$@" >&2
+  PG_CONFIG="$PG_CONFIG" bash "$(dirname "${BASH_SOURCE[0]}")/install-vector-alias.sh"
+}
+
+# True when `CREATE EXTENSION vector` is our alias (not pgvector).
+vector_is_alias() {
+  grep -qx '# vector_ext alias' "$("$PG_CONFIG" --sharedir)/extension/vector.control" 2>/dev/null
 }
 
 # Start (creating if needed) a cluster in DIR listening on 127.0.0.1:PORT, socket in DIR.

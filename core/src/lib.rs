@@ -5,6 +5,7 @@
 //! plain `cargo test -p vector_core`.
 
 pub mod am;
+pub mod bits;
 pub mod distance;
 pub mod elem;
 pub mod handoff;
@@ -12,6 +13,7 @@ pub mod kmeans;
 pub mod order;
 pub mod pages;
 pub mod scan;
+pub mod sparse;
 pub mod store;
 pub mod text;
 pub mod tid;

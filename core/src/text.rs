@@ -79,7 +79,7 @@ fn is_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
 }
 
-fn skip_space(s: &[u8], mut i: usize) -> usize {
+pub(crate) fn skip_space(s: &[u8], mut i: usize) -> usize {
     while i < s.len() && is_space(s[i]) {
         i += 1;
     }
@@ -88,7 +88,7 @@ fn skip_space(s: &[u8], mut i: usize) -> usize {
 
 /// Length of the longest prefix of `s` that C `strtof` would consume as a number
 /// (decimal with optional fraction and exponent, or inf/infinity/nan), 0 if none.
-fn number_prefix_len(s: &[u8]) -> usize {
+pub(crate) fn number_prefix_len(s: &[u8]) -> usize {
     let mut i = 0;
     if i < s.len() && (s[i] == b'+' || s[i] == b'-') {
         i += 1;
@@ -140,7 +140,7 @@ fn number_prefix_len(s: &[u8]) -> usize {
 
 /// Parse one number token (already known to be a valid strtof prefix) into an f32 with
 /// correct rounding; returns `Err(OutOfRange)` when a finite literal overflows.
-fn parse_number(token: &str) -> Result<f32, ParseError> {
+pub(crate) fn parse_number(token: &str) -> Result<f32, ParseError> {
     // Rust's parser accepts the same decimal/inf/nan grammar the scanner produced and rounds
     // correctly (like strtof, not via f64, so no double rounding).
     let v: f32 = token
@@ -149,6 +149,16 @@ fn parse_number(token: &str) -> Result<f32, ParseError> {
     if v.is_infinite() {
         let lower = token.trim_start_matches(['+', '-']).to_ascii_lowercase();
         if !lower.starts_with("inf") {
+            return Err(ParseError::OutOfRange {
+                token: token.to_string(),
+            });
+        }
+    }
+    // strtof reports ERANGE for a nonzero literal that rounds to zero; float4in (and so
+    // pgvector) rejects it as out of range.
+    if v == 0.0 {
+        let mantissa = token.split(['e', 'E']).next().unwrap_or("");
+        if mantissa.bytes().any(|b| (b'1'..=b'9').contains(&b)) {
             return Err(ParseError::OutOfRange {
                 token: token.to_string(),
             });
@@ -360,7 +370,14 @@ mod tests {
             parse_vector("  [ 1.5 ,\t-2e3,\n+.5 , 7. ]  ").unwrap(),
             vec![1.5, -2000.0, 0.5, 7.0]
         );
-        assert_eq!(parse_vector("[1e-50]").unwrap(), vec![0.0]);
+        // Underflow to zero is out of range (strtof's ERANGE, as pgvector checks it); zero is not.
+        assert_eq!(
+            parse_vector("[1e-50]"),
+            Err(ParseError::OutOfRange {
+                token: "1e-50".into()
+            })
+        );
+        assert_eq!(parse_vector("[0e-50, -0.0]").unwrap(), vec![0.0, -0.0]);
         assert_eq!(parse_vector("[1E+2]").unwrap(), vec![100.0]);
         // Correct rounding straight to f32 (no double rounding via f64).
         assert_eq!(

@@ -229,7 +229,23 @@ struct Scan<A: VectorAm> {
     metric: Metric,
     elem: ElemKind,
     null_query: bool,
+    /// No row returned since the last rescan (the scan is counted then).
+    fresh: bool,
     am: A::Scan,
+}
+
+/// Postgres' `pgstat_count_index_scan`: one more scan in `pg_stat_user_indexes.idx_scan`
+/// (`idx_tup_read` is counted by Postgres for every row an index returns).
+unsafe fn count_index_scan(index: pg_sys::Relation) {
+    if (*index).pgstat_info.is_null() {
+        if !(*index).pgstat_enabled {
+            return;
+        }
+        pg_sys::pgstat_assoc_relation(index);
+    }
+    if let Some(info) = (*index).pgstat_info.as_mut() {
+        info.t_counts.t_numscans += 1;
+    }
 }
 
 #[pg_guard]
@@ -249,6 +265,7 @@ unsafe extern "C-unwind" fn ambeginscan<A: VectorAm>(
         metric,
         elem,
         null_query: true,
+        fresh: true,
         am: A::Scan::begin(index),
     };
     // Freed with the scan's memory context, also when the query fails.
@@ -268,6 +285,7 @@ unsafe extern "C-unwind" fn amrescan<A: VectorAm>(
     let state = &mut *((*scan).opaque as *mut Scan<A>);
     let query = order_by_query(scan, orderbys, norderbys, state.elem);
     state.null_query = query.is_none();
+    state.fresh = true;
     state.am.rescan((*scan).indexRelation, query);
 }
 
@@ -277,6 +295,10 @@ unsafe extern "C-unwind" fn amgettuple<A: VectorAm>(
     _direction: pg_sys::ScanDirection::Type,
 ) -> bool {
     let state = &mut *((*scan).opaque as *mut Scan<A>);
+    if state.fresh {
+        state.fresh = false;
+        count_index_scan((*scan).indexRelation);
+    }
     match state.am.next((*scan).indexRelation) {
         Some(c) => {
             return_row(scan, state.metric, c, state.null_query);

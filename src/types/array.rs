@@ -99,7 +99,14 @@ impl ArrayArg {
     /// Elements of an integer, real, double precision or numeric array as f32
     /// (rounded like a cast to real; range is checked by the caller).
     pub fn to_f32_vec(&self) -> Vec<f32> {
+        self.to_f32_vec_checked(|_| {})
+    }
+
+    /// [`ArrayArg::to_f32_vec`], calling `check(element count)` after the shape checks and
+    /// before any element is converted (pgvector checks dimensions before values).
+    pub fn to_f32_vec_checked(&self, check: impl FnOnce(usize)) -> Vec<f32> {
         let datums = self.datums();
+        check(datums.len());
         let elem = self.elem_type();
         let convert: fn(pg_sys::Datum) -> f32 = match elem {
             pg_sys::INT4OID => |d| d.value() as i32 as f32,
@@ -108,7 +115,7 @@ impl ArrayArg {
             pg_sys::NUMERICOID => numeric_to_f32,
             _ => error(
                 PgSqlErrorCode::ERRCODE_DATA_EXCEPTION,
-                format!("unsupported array type {}", elem.to_u32()),
+                "unsupported array type".into(),
             ),
         };
         datums.into_iter().map(convert).collect()
@@ -165,7 +172,8 @@ fn numeric_to_f32(d: pg_sys::Datum) -> f32 {
     };
     // "NaN" parses to NaN and "Infinity" to infinity; the element checks reject both.
     let value: f32 = text.parse().unwrap_or(f32::NAN);
-    if value.is_infinite() && !text.contains("Infinity") {
+    let underflow = value == 0.0 && text.bytes().any(|b| (b'1'..=b'9').contains(&b));
+    if (value.is_infinite() && !text.contains("Infinity")) || underflow {
         error(
             PgSqlErrorCode::ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
             format!("\"{text}\" is out of range for type real"),

@@ -107,28 +107,63 @@ impl WireElement for f16 {
 
 /// Binary input: int16 dim, int16 unused (must be 0), dim elements, all big-endian.
 /// Every length is checked before it is read; the message cursor ends after the value.
-pub fn binary_recv<E: WireElement>(buf: pgrx::Internal, typmod: i32) -> PgVec<E> {
-    let buf = unsafe {
-        &mut *(buf
-            .unwrap()
-            .expect("recv buffer")
-            .cast_mut_ptr::<pg_sys::StringInfoData>())
-    };
-    let data = unsafe { std::slice::from_raw_parts(buf.data as *const u8, buf.len as usize) };
-    let mut cursor = buf.cursor as usize;
-    let mut take = |n: usize| -> &[u8] {
-        if cursor + n > data.len() {
+/// A binary-input message (`StringInfo`) read front to back; every read is checked against
+/// the message's length (Postgres' "insufficient data left in message"), and the message's
+/// cursor is moved past what was read when the reader is dropped.
+pub struct Message<'a> {
+    buf: &'a mut pg_sys::StringInfoData,
+    cursor: usize,
+}
+
+impl Message<'_> {
+    pub fn new(buf: pgrx::Internal) -> Self {
+        let buf = unsafe {
+            &mut *(buf
+                .unwrap()
+                .expect("recv buffer")
+                .cast_mut_ptr::<pg_sys::StringInfoData>())
+        };
+        let cursor = buf.cursor as usize;
+        Message { buf, cursor }
+    }
+
+    pub fn take(&mut self, n: usize) -> &[u8] {
+        let len = self.buf.len as usize;
+        if n > len.saturating_sub(self.cursor) {
             error(
                 PgSqlErrorCode::ERRCODE_PROTOCOL_VIOLATION,
                 "insufficient data left in message".into(),
             );
         }
-        let s = &data[cursor..cursor + n];
-        cursor += n;
+        let data = unsafe { std::slice::from_raw_parts(self.buf.data as *const u8, len) };
+        let s = &data[self.cursor..self.cursor + n];
+        self.cursor += n;
         s
-    };
-    let dim = i16::from_be_bytes(take(2).try_into().unwrap());
-    let unused = i16::from_be_bytes(take(2).try_into().unwrap());
+    }
+
+    pub fn i16(&mut self) -> i16 {
+        i16::from_be_bytes(self.take(2).try_into().unwrap())
+    }
+
+    pub fn i32(&mut self) -> i32 {
+        i32::from_be_bytes(self.take(4).try_into().unwrap())
+    }
+
+    pub fn f32(&mut self) -> f32 {
+        f32::from_bits(u32::from_be_bytes(self.take(4).try_into().unwrap()))
+    }
+}
+
+impl Drop for Message<'_> {
+    fn drop(&mut self) {
+        self.buf.cursor = self.cursor as i32;
+    }
+}
+
+pub fn binary_recv<E: WireElement>(buf: pgrx::Internal, typmod: i32) -> PgVec<E> {
+    let mut msg = Message::new(buf);
+    let dim = msg.i16();
+    let unused = msg.i16();
     check_dim::<E>(dim.max(0) as usize);
     check_expected_dim(typmod, dim as usize);
     if unused != 0 {
@@ -137,7 +172,7 @@ pub fn binary_recv<E: WireElement>(buf: pgrx::Internal, typmod: i32) -> PgVec<E>
             format!("expected unused to be 0, not {unused}"),
         );
     }
-    let body = take(dim as usize * E::WIRE_SIZE);
+    let body = msg.take(dim as usize * E::WIRE_SIZE);
     let mut v = PgVec::<E>::zeroed(dim as usize);
     for (slot, bytes) in v
         .as_mut_slice()
@@ -148,7 +183,6 @@ pub fn binary_recv<E: WireElement>(buf: pgrx::Internal, typmod: i32) -> PgVec<E>
         check_element::<E>(x.into());
         *slot = x;
     }
-    buf.cursor = cursor as i32;
     v
 }
 
@@ -178,7 +212,7 @@ pub fn from_f32_values<E: Element>(values: &[f32], typmod: i32) -> PgVec<E> {
     let mut v = PgVec::<E>::zeroed(values.len());
     for (slot, &x) in v.as_mut_slice().iter_mut().zip(values) {
         check_element::<E>(x);
-        *slot = E::from_f32(x).unwrap_or_else(|| overflow_error());
+        *slot = E::from_f32(x).unwrap_or_else(|| out_of_range::<E>(x));
     }
     v
 }
@@ -397,9 +431,16 @@ pub fn avg<E: Element>(state: ArrayArg) -> Option<PgVec<E>> {
         return None;
     }
     check_dim::<E>(s.len() - 1);
-    Some(PgVec::from_f32_checked(
-        s[1..].iter().map(|&sum| (sum / n) as f32),
-    ))
+    // As pgvector: each mean rounded to the element type (out of range for halfvec is an
+    // error naming the value), then the element checks (NaN, infinity).
+    let mut v = PgVec::<E>::zeroed(s.len() - 1);
+    for (slot, &sum) in v.as_mut_slice().iter_mut().zip(&s[1..]) {
+        let x = (sum / n) as f32;
+        let e = E::from_f32(x).unwrap_or_else(|| out_of_range::<E>(x));
+        check_element::<E>(e.into());
+        *slot = e;
+    }
+    Some(v)
 }
 
 // ---------------------------------------------------------------- entry points
@@ -430,7 +471,11 @@ macro_rules! vector_functions {
             }
             #[pg_extern(immutable, strict, parallel_safe, sql = false)]
             fn [<array_to_ $prefix>](a: ArrayArg, typmod: i32, _explicit: bool) -> [<$prefix:camel T>] {
-                from_f32_values(&a.to_f32_vec(), typmod)
+                let values = a.to_f32_vec_checked(|n| {
+                    check_dim::<$elem>(n);
+                    check_expected_dim(typmod, n);
+                });
+                from_f32_values(&values, typmod)
             }
             #[pg_extern(immutable, strict, parallel_safe, sql = false)]
             fn [<$prefix _to_float4>](v: [<$prefix:camel T>], _typmod: i32, _explicit: bool) -> Vec<f32> {

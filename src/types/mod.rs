@@ -14,7 +14,9 @@
 //! it out as `&[E]`. Functions receive it through pgrx's argument ABI and return it as a Datum.
 
 pub mod array;
+pub mod bit;
 pub mod functions;
+pub mod sparsevec;
 
 use std::marker::PhantomData;
 use std::ptr::NonNull;
@@ -173,7 +175,7 @@ impl<E: Element> PgVec<E> {
 }
 
 /// VARSIZE of a 4-byte header on a little- or big-endian machine.
-unsafe fn varsize_4b(p: *const u8) -> usize {
+pub(crate) unsafe fn varsize_4b(p: *const u8) -> usize {
     let word = (p as *const u32).read_unaligned();
     #[cfg(target_endian = "little")]
     let size = word >> 2;
@@ -183,7 +185,7 @@ unsafe fn varsize_4b(p: *const u8) -> usize {
 }
 
 /// SET_VARSIZE for a 4-byte header on a little- or big-endian machine.
-unsafe fn set_varsize_4b(p: *mut u8, size: usize) {
+pub(crate) unsafe fn set_varsize_4b(p: *mut u8, size: usize) {
     #[cfg(target_endian = "little")]
     let word = (size as u32) << 2;
     #[cfg(target_endian = "big")]
@@ -292,6 +294,17 @@ pub fn overflow_error() -> ! {
     error(
         PgSqlErrorCode::ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
         "value out of range: overflow".into(),
+    )
+}
+
+/// A value that does not fit the element type in a conversion (pgvector's `Float4ToHalf`:
+/// `"65520" is out of range for type halfvec`).
+pub fn out_of_range<E: Element>(x: f32) -> ! {
+    let mut text = String::new();
+    vector_core::text::write_f32(&mut text, x);
+    error(
+        PgSqlErrorCode::ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
+        format!("\"{text}\" is out of range for type {}", E::TYPE_NAME),
     )
 }
 

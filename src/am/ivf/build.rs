@@ -64,12 +64,14 @@ pub unsafe fn build(
     let dims = sampler.dims;
     let n_sample = sampler.rows.len().checked_div(dims).unwrap_or(0);
     if n_sample < lists {
-        ereport!(
-            NOTICE,
+        pgrx::pg_sys::panic::ErrorReport::new(
             PgSqlErrorCode::ERRCODE_SUCCESSFUL_COMPLETION,
             "ivfflat index created with little data",
-            "This will cause low recall."
-        );
+            pgrx::function_name!(),
+        )
+        .set_detail("This will cause low recall.")
+        .set_hint("Drop the index until the table has more data.")
+        .report(PgLogLevel::NOTICE);
     }
     if dims == 0 {
         // No rows and no declared dimension (TRUNCATE, REINDEX or a restore of an empty
