@@ -17,6 +17,9 @@ as_postgres() {
 #   install_extension [--release]
 install_extension() {
   log "building and installing vector_ext ${1:-(debug)}"
+  # Unlink the old library first: cargo pgrx overwrites it in place, which would pull the
+  # pages from under servers that have it loaded (they keep the old file this way).
+  rm -f "$("$PG_CONFIG" --pkglibdir)/vector_ext.so"
   cargo pgrx install --pg-config "$PG_CONFIG" "$@" >&2
   PG_CONFIG="$PG_CONFIG" bash "$(dirname "${BASH_SOURCE[0]}")/install-vector-alias.sh"
 }

@@ -172,3 +172,11 @@ CREATE OPERATOR <~> (LEFTARG = bit, RIGHTARG = bit, FUNCTION = hamming_distance,
 CREATE OPERATOR <%> (LEFTARG = bit, RIGHTARG = bit, FUNCTION = jaccard_distance,
     COMMUTATOR = '<%>');
 
+
+CREATE FUNCTION _vector_ext_support_bit_hamming_ops(internal) RETURNS integer
+    AS 'MODULE_PATHNAME', '_vector_ext_support_bit_hamming_ops_wrapper' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE OPERATOR CLASS bit_hamming_ops FOR TYPE bit USING flat AS
+    OPERATOR 1 <~> (bit, bit) FOR ORDER BY float_ops,
+    FUNCTION 1 hamming_distance(bit, bit),
+    FUNCTION 2 _vector_ext_support_bit_hamming_ops(internal);

@@ -8,13 +8,17 @@ use crate::distance::Metric;
 pub enum ElemKind {
     F32 = 0,
     F16 = 1,
+    /// Postgres' `bit`: `dims` is the bit length, packed most significant bit first.
+    Bit = 2,
 }
 
 impl ElemKind {
-    pub fn size(self) -> usize {
+    /// Bytes of one stored vector of `dims` elements.
+    pub fn bytes(self, dims: usize) -> usize {
         match self {
-            ElemKind::F32 => 4,
-            ElemKind::F16 => 2,
+            ElemKind::F32 => dims * 4,
+            ElemKind::F16 => dims * 2,
+            ElemKind::Bit => dims.div_ceil(8),
         }
     }
 
@@ -22,6 +26,7 @@ impl ElemKind {
         match v {
             0 => Some(ElemKind::F32),
             1 => Some(ElemKind::F16),
+            2 => Some(ElemKind::Bit),
             _ => None,
         }
     }
@@ -33,6 +38,8 @@ pub fn metric_to_u32(m: Metric) -> u32 {
         Metric::InnerProduct => 1,
         Metric::Cosine => 2,
         Metric::L1 => 3,
+        Metric::Hamming => 4,
+        Metric::Jaccard => 5,
     }
 }
 
@@ -42,6 +49,8 @@ pub fn metric_from_u32(v: u32) -> Option<Metric> {
         1 => Some(Metric::InnerProduct),
         2 => Some(Metric::Cosine),
         3 => Some(Metric::L1),
+        4 => Some(Metric::Hamming),
+        5 => Some(Metric::Jaccard),
         _ => None,
     }
 }
@@ -55,7 +64,9 @@ pub fn opclass_code(elem: ElemKind, metric: Metric) -> i32 {
 /// The element type and metric of an opclass code (`None` for a code no opclass returns).
 pub fn decode_opclass(code: i32) -> Option<(ElemKind, Metric)> {
     let code = u32::try_from(code).ok()?;
-    Some((ElemKind::from_u32(code >> 4)?, metric_from_u32(code & 15)?))
+    let (elem, metric) = (ElemKind::from_u32(code >> 4)?, metric_from_u32(code & 15)?);
+    // Bit strings only with the bit metrics, and those only with bit strings.
+    (metric.is_bitwise() == (elem == ElemKind::Bit)).then_some((elem, metric))
 }
 
 /// The value the SQL operator returns for an ordering distance (L2 orders by the square).
@@ -74,14 +85,23 @@ mod tests {
     fn opclass_codes_round_trip_and_reject_others() {
         let metrics = [Metric::L2, Metric::InnerProduct, Metric::Cosine, Metric::L1];
         let mut seen = std::collections::HashSet::new();
-        for elem in [ElemKind::F32, ElemKind::F16] {
-            for metric in metrics {
+        let pairs = [ElemKind::F32, ElemKind::F16]
+            .into_iter()
+            .flat_map(|e| metrics.map(|m| (e, m)))
+            .chain([
+                (ElemKind::Bit, Metric::Hamming),
+                (ElemKind::Bit, Metric::Jaccard),
+            ]);
+        for (elem, metric) in pairs {
+            {
                 let code = opclass_code(elem, metric);
                 assert!(seen.insert(code), "codes are distinct");
                 assert_eq!(decode_opclass(code), Some((elem, metric)));
             }
         }
-        for bad in [-1, 4, 15, 2 << 4, i32::MAX] {
+        let bit_l2 = opclass_code(ElemKind::Bit, Metric::L2);
+        let f32_hamming = opclass_code(ElemKind::F32, Metric::Hamming);
+        for bad in [-1, 6, 15, 3 << 4, i32::MAX, bit_l2, f32_hamming] {
             assert_eq!(decode_opclass(bad), None, "{bad}");
         }
     }

@@ -13,6 +13,9 @@ pub struct Query {
     pub metric: Metric,
     pub values: Vec<f32>,
     pub norm_sq: f32,
+    /// For the bit metrics: the query bit string packed as stored (most significant bit of
+    /// each byte first), from `values` (0 or 1 each).
+    pub bits: Vec<u8>,
     /// A NULL query (`ORDER BY v <-> NULL`): every distance is NaN, so all rows tie and come
     /// out in id order.
     pub null: bool,
@@ -21,10 +24,16 @@ pub struct Query {
 impl Query {
     pub fn new(metric: Metric, values: Vec<f32>) -> Query {
         let norm_sq = distance::norm_squared(&values);
+        let bits = if metric.is_bitwise() {
+            pack_bits(&values)
+        } else {
+            Vec::new()
+        };
         Query {
             metric,
             values,
             norm_sq,
+            bits,
             null: false,
         }
     }
@@ -35,15 +44,40 @@ impl Query {
             metric,
             values: Vec::new(),
             norm_sq: 0.0,
+            bits: Vec::new(),
             null: true,
         }
     }
+}
+
+/// Bits given as 0.0 / non-zero values, packed most significant bit first (Postgres' `bit`).
+pub fn pack_bits(values: &[f32]) -> Vec<u8> {
+    let mut out = vec![0u8; values.len().div_ceil(8)];
+    for (i, &v) in values.iter().enumerate() {
+        if v != 0.0 {
+            out[i / 8] |= 0x80 >> (i % 8);
+        }
+    }
+    out
 }
 
 /// Distances over `count` packed vectors in `bytes`, into `out[..count]`.
 fn batch_distances(layout: &SlotLayout, q: &Query, bytes: &[u8], count: usize, out: &mut [f32]) {
     if q.null {
         out[..count].fill(f32::NAN);
+        return;
+    }
+    if layout.elem == ElemKind::Bit {
+        let distance = match q.metric {
+            Metric::Jaccard => crate::bits::jaccard,
+            _ => crate::bits::hamming,
+        };
+        for (o, v) in out[..count]
+            .iter_mut()
+            .zip(bytes.chunks_exact(layout.vec_bytes))
+        {
+            *o = distance(&q.bits, v) as f32;
+        }
         return;
     }
     let n = count * layout.dims;
@@ -58,6 +92,7 @@ fn batch_distances(layout: &SlotLayout, q: &Query, bytes: &[u8], count: usize, o
             let data = as_f16(bytes, n, &mut aligned);
             distance::batch_f16(q.metric, &q.values, q.norm_sq, data, &mut out[..count]);
         }
+        ElemKind::Bit => unreachable!("handled above"),
     }
 }
 

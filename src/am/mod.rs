@@ -52,6 +52,7 @@ opclass_support! {
     _vector_ext_support_halfvec_ip_ops: F16, InnerProduct;
     _vector_ext_support_halfvec_cosine_ops: F16, Cosine;
     _vector_ext_support_halfvec_l1_ops: F16, L1;
+    _vector_ext_support_bit_hamming_ops: Bit, Hamming;
 }
 
 /// Support function numbers: 1 the ordering distance (pgvector's), 2 what the opclass indexes.
@@ -144,8 +145,29 @@ pub fn datum_values(datum: pg_sys::Datum, elem: ElemKind) -> Vec<f32> {
                 .as_slice()
                 .to_vec(),
             ElemKind::F16 => HalfVec::from_datum(datum, false).unwrap().to_f32_vec(),
+            ElemKind::Bit => with_datum(datum, elem, |v, _| v.to_vec()),
         }
     }
+}
+
+/// Longest bit string an index takes: 64 KB, as many bytes as the longest `vector`.
+pub const MAX_INDEX_BITS: u32 = 524_288;
+
+/// A `bit` value's bits as 0.0 / 1.0 (its length is the index's "dimension") and its bytes.
+fn bit_values(b: &crate::types::bit::PgBit) -> Vec<f32> {
+    if b.len() > MAX_INDEX_BITS {
+        error(
+            PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+            format!(
+                "bit string of {} bits is too long for an index: at most {MAX_INDEX_BITS}",
+                b.len()
+            ),
+        );
+    }
+    let bytes = b.bytes();
+    (0..b.len() as usize)
+        .map(|i| ((bytes[i / 8] >> (7 - i % 8)) & 1) as f32)
+        .collect()
 }
 
 /// A memory context for the per-row work of build callbacks, emptied after every row. The
@@ -225,6 +247,10 @@ pub fn with_datum<R>(
                 let bytes =
                     std::slice::from_raw_parts(halves.as_ptr() as *const u8, halves.len() * 2);
                 f(&v.to_f32_vec(), bytes)
+            }
+            ElemKind::Bit => {
+                let b = crate::types::bit::PgBit::from_datum(datum, false).unwrap();
+                f(&bit_values(&b), b.bytes())
             }
         }
     }
@@ -484,6 +510,7 @@ pub(crate) unsafe extern "C-unwind" fn validate(opclass: pg_sys::Oid) -> bool {
     let expected_type = match elem {
         ElemKind::F32 => "vector",
         ElemKind::F16 => "halfvec",
+        ElemKind::Bit => "bit",
     };
     if type_name != expected_type {
         report(format!(
@@ -496,6 +523,8 @@ pub(crate) unsafe extern "C-unwind" fn validate(opclass: pg_sys::Oid) -> bool {
         Metric::InnerProduct => "<#>",
         Metric::Cosine => "<=>",
         Metric::L1 => "<+>",
+        Metric::Hamming => "<~>",
+        Metric::Jaccard => "<%>",
     };
     if op != expected_op {
         report(format!(

@@ -25,8 +25,6 @@ pub mod x86;
 #[cfg(test)]
 mod tests;
 
-#[cfg(test)]
-use panels::LevelResults;
 pub use panels::{Panels, PANEL_WIDTH};
 
 /// The distance a batch scan orders by.
@@ -40,6 +38,17 @@ pub enum Metric {
     Cosine,
     /// Taxicab distance.
     L1,
+    /// Differing bits (bit strings only: `crate::bits`).
+    Hamming,
+    /// 1 − |a ∧ b| / |a ∨ b| (bit strings only).
+    Jaccard,
+}
+
+impl Metric {
+    /// Hamming and Jaccard: distances between bit strings, not float vectors.
+    pub fn is_bitwise(self) -> bool {
+        matches!(self, Metric::Hamming | Metric::Jaccard)
+    }
 }
 
 /// `1 - dot / sqrt(norm_sq_a · norm_sq_b)`, computed in `f64` and with the cosine clamped to
@@ -289,6 +298,9 @@ pub(crate) unsafe fn batch_loop<T, K: BatchKernels<T>>(
             for (i, o) in out.iter_mut().enumerate() {
                 *o = K::l1(query, vector(i));
             }
+        }
+        Metric::Hamming | Metric::Jaccard => {
+            unreachable!("bit strings are scored by crate::bits, not float kernels")
         }
     }
 }

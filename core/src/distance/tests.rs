@@ -625,6 +625,7 @@ fn batch_expected(metric: Metric, q: &[f64], v: &[f64]) -> (f64, f64) {
         Metric::L2 => (r.l2.value, REL * r.l2.scale),
         Metric::InnerProduct => (-r.dot.value, REL * r.dot.scale),
         Metric::L1 => (r.l1.value, REL * r.l1.scale),
+        Metric::Hamming | Metric::Jaccard => unreachable!("float kernels only"),
         Metric::Cosine => {
             if r.aa.value == 0.0 || r.bb.value == 0.0 {
                 (f64::NAN, 0.0)

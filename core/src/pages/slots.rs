@@ -32,7 +32,7 @@ pub(crate) fn align16(x: usize) -> usize {
 impl SlotLayout {
     pub fn new(dims: usize, elem: ElemKind) -> SlotLayout {
         assert!(dims > 0, "a layout needs at least one dimension");
-        let vec_bytes = dims * elem.size();
+        let vec_bytes = elem.bytes(dims);
         let fits = |n: usize| align16(TIDS_OFFSET + n * TID_SIZE) + n * vec_bytes <= PAGE_SIZE;
         let mut per_page = (PAGE_SIZE - TIDS_OFFSET) / (TID_SIZE + vec_bytes);
         while per_page > 0 && !fits(per_page) {

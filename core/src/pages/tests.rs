@@ -257,3 +257,57 @@ fn halfvec_pages_scan() {
     );
     assert_eq!(operator_value(Metric::L2, 9.0), 3.0);
 }
+
+#[test]
+fn bit_pages_scan_with_hamming_distances() {
+    use crate::scan::pack_bits;
+    let mut rng = SmallRng::seed_from_u64(3);
+    for dims in [1, 7, 8, 13, 64, 1000, 70_000] {
+        let layout = SlotLayout::new(dims, ElemKind::Bit);
+        assert_eq!(layout.vec_bytes, dims.div_ceil(8));
+        let rows: Vec<Vec<f32>> = (0..40)
+            .map(|_| (0..dims).map(|_| rng.gen_range(0..2) as f32).collect())
+            .collect();
+        let query: Vec<f32> = (0..dims).map(|_| rng.gen_range(0..2) as f32).collect();
+        let q = Query::new(Metric::Hamming, query.clone());
+        // Pages as a build would write them; spanning slots for the longest strings.
+        let mut pages: Vec<Vec<u8>> = Vec::new();
+        for (i, r) in rows.iter().enumerate() {
+            let bytes = pack_bits(r);
+            let tid = Tid {
+                block: i as u32,
+                offset: 1,
+            };
+            if layout.pages_per_slot > 1 {
+                for c in 0..layout.pages_per_slot {
+                    let mut p = page();
+                    layout.init_page(&mut p);
+                    layout.write_chunk(&mut p, c, &bytes);
+                    if c == 0 {
+                        layout.set_tid(&mut p, 0, tid);
+                    }
+                    pages.push(p);
+                }
+            } else {
+                if i % layout.per_page == 0 {
+                    let mut p = page();
+                    layout.init_page(&mut p);
+                    pages.push(p);
+                }
+                let p = pages.last_mut().unwrap();
+                layout.write_vector(p, i % layout.per_page, &bytes);
+                layout.set_tid(p, i % layout.per_page, tid);
+            }
+        }
+        let refs: Vec<&[u8]> = pages.iter().map(|p| &p[..]).collect();
+        let mut c = Collector::new(None, None);
+        c.add_run(&layout, &q, &refs);
+        let mut got = Collector::merge(vec![c]);
+        got.sort_by_key(|c| c.id);
+        assert_eq!(got.len(), rows.len());
+        for (cand, r) in got.iter().zip(&rows) {
+            let want = r.iter().zip(&query).filter(|(a, b)| a != b).count();
+            assert_eq!(cand.dist, want as f32, "dims {dims}");
+        }
+    }
+}

@@ -73,11 +73,15 @@ fn score(
     let query = match query {
         Some(q) if q.len() != layout.dims => error(
             PgSqlErrorCode::ERRCODE_DATA_EXCEPTION,
-            format!(
-                "different vector dimensions {} and {}",
-                layout.dims,
-                q.len()
-            ),
+            if meta.elem == vector_core::elem::ElemKind::Bit {
+                format!("different bit lengths {} and {}", layout.dims, q.len())
+            } else {
+                format!(
+                    "different vector dimensions {} and {}",
+                    layout.dims,
+                    q.len()
+                )
+            },
         ),
         Some(q) => Query::new(metric, q.to_vec()),
         None => Query::null(metric),

@@ -128,3 +128,26 @@ SELECT B'1010' <~> B'0110' AS hamming, B'1110' <%> B'0110' AS jaccard, B'0000' <
 SELECT B'101' <~> B'1010';
 SELECT hamming_distance(binary_quantize('[1,-1,2,-2]'::vector), binary_quantize('[1,1,-2,-2]'::vector));
 DROP TABLE bt;
+-- exact search over bit strings: flat's bit_hamming_ops (binary_quantize output), equal to a
+-- sequential scan; inserts, deletes, odd lengths, strings spanning pages
+SELECT setseed(0.6);
+CREATE TABLE fbits (id int, v bit(77));
+INSERT INTO fbits SELECT i, binary_quantize((SELECT array_agg(random() - 0.5) FROM generate_series(1, 77) WHERE i > 0)::vector)::bit(77)
+FROM generate_series(1, 3000) i;
+CREATE INDEX fbits_idx ON fbits USING flat (v bit_hamming_ops);
+SELECT same('fbits', '<~>', (SELECT v::text FROM fbits WHERE id = 7), 25);
+INSERT INTO fbits SELECT i, binary_quantize((SELECT array_agg(random() - 0.5) FROM generate_series(1, 77) WHERE i > 0)::vector)::bit(77)
+FROM generate_series(3001, 3500) i;
+DELETE FROM fbits WHERE id % 3 = 0;
+VACUUM fbits;
+SELECT same('fbits', '<~>', (SELECT v::text FROM fbits WHERE id = 8), 25, 'id % 10 = 1');
+SET enable_seqscan = off;
+SELECT v <~> B'1' FROM fbits ORDER BY v <~> B'1' LIMIT 1;
+RESET enable_seqscan;
+CREATE TABLE fbig (id int, v bit(70000));
+INSERT INTO fbig SELECT i, (SELECT string_agg(((i * j) % 7 < 3)::int::text, '') FROM generate_series(1, 70000) j)::bit(70000)
+FROM generate_series(1, 30) i;
+CREATE INDEX ON fbig USING flat (v bit_hamming_ops);
+SELECT same('fbig', '<~>', (SELECT v::text FROM fbig WHERE id = 4), 10);
+SELECT amvalidate(oid) FROM pg_opclass WHERE opcname = 'bit_hamming_ops';
+DROP TABLE fbits, fbig;
