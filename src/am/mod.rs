@@ -155,6 +155,12 @@ pub const MAX_INDEX_BITS: u32 = 524_288;
 
 /// A `bit` value's bits as 0.0 / 1.0 (its length is the index's "dimension") and its bytes.
 fn bit_values(b: &crate::types::bit::PgBit) -> Vec<f32> {
+    if b.is_empty() {
+        error(
+            PgSqlErrorCode::ERRCODE_DATA_EXCEPTION,
+            "an index cannot hold an empty bit string".into(),
+        );
+    }
     if b.len() > MAX_INDEX_BITS {
         error(
             PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,

@@ -125,6 +125,7 @@ pub fn score_runs(
             for id in done.drain(..) {
                 held[id] = None;
                 in_flight -= 1;
+                held_off = false; // look at pending interrupts again after every run
             }
             let interrupt = !held_off && unsafe { pgrx::pg_sys::InterruptPending != 0 };
             if interrupt && in_flight == 0 {

@@ -10,15 +10,18 @@ use std::thread::LocalKey;
 
 use pgrx::pg_sys;
 
-/// Tablespace, database, relation file, and a stamp (0 where none is needed).
-pub type CacheKey = (u32, u32, u32, u64);
+/// Tablespace, database, relation file, owning backend (temporary relations; −1 for the
+/// others: a temporary and a permanent file may share a number), and a stamp (0 where none
+/// is needed).
+pub type CacheKey = (u32, u32, u32, i32, u64);
 
 pub fn cache_key(rel: pg_sys::Relation, stamp: u64) -> CacheKey {
-    let node = unsafe { (*rel).rd_node };
+    let (node, backend) = unsafe { ((*rel).rd_node, (*rel).rd_backend) };
     (
         node.spcNode.to_u32(),
         node.dbNode.to_u32(),
         node.relNode.to_u32(),
+        backend,
         stamp,
     )
 }

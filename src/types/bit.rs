@@ -47,7 +47,8 @@ impl FromDatum for PgBit {
         }
         let p = pg_sys::pg_detoast_datum(datum.cast_mut_ptr()) as *mut u8;
         let v = PgBit(NonNull::new(p)?);
-        if super::varsize_4b(p) < 8 + (v.len() as usize).div_ceil(8) {
+        let size = super::varsize_4b(p);
+        if size < 8 || size < 8 + (v.len() as usize).div_ceil(8) {
             error(
                 PgSqlErrorCode::ERRCODE_DATA_CORRUPTED,
                 "invalid bit value".into(),

@@ -207,7 +207,11 @@ impl<E: Element> FromDatum for PgVec<E> {
         let v = Self::from_raw(p as *mut u8);
         // Never read past the value, whatever its header says.
         let size = varsize_4b(p as *const u8);
-        let dim = (p as *const u8).add(4).cast::<i16>().read();
+        let dim = if size >= HEADER_SIZE {
+            (p as *const u8).add(4).cast::<i16>().read()
+        } else {
+            0 // too short to hold a header: rejected below
+        };
         if dim < 1
             || dim as usize > MAX_DIM
             || size < HEADER_SIZE + dim as usize * std::mem::size_of::<E>()

@@ -110,11 +110,12 @@ impl FromDatum for PgSparse {
         };
         // Never read past the value, whatever its header says.
         let size = super::varsize_4b(p);
-        let nnz = v.word(8);
-        if v.dim() < 1
-            || nnz < 0
-            || nnz as usize > sparse::MAX_NNZ
-            || size < HEADER + 8 * nnz as usize
+        let (dim, nnz) = if size >= HEADER {
+            (v.dim(), v.word(8))
+        } else {
+            (0, 0) // too short to hold a header: rejected below
+        };
+        if dim < 1 || nnz < 0 || nnz as usize > sparse::MAX_NNZ || size < HEADER + 8 * nnz as usize
         {
             error(
                 PgSqlErrorCode::ERRCODE_DATA_CORRUPTED,

@@ -14,7 +14,7 @@ use vector_core::distance::Metric;
 use vector_core::elem::ElemKind;
 use vector_core::kmeans::{self, KMeansParams};
 use vector_core::pages::ivf::{write_entry, IvfLayout, ListEntry};
-use vector_core::pages::{AmMeta, Meta, SlotLayout, PAGE_SIZE};
+use vector_core::pages::{AmMeta, Meta, SlotLayout};
 
 use super::load::{Loader, Sampler};
 use super::{lists_option, new_stamp, spherical};
@@ -53,7 +53,7 @@ pub unsafe fn build(
         typmod_dims,
         (lists * 50).max(10_000),
         pg_sys::maintenance_work_mem as usize * 1024,
-        lists * PAGE_SIZE,
+        lists,
     );
     scan_heap(heap, index, info, elem, &mut |row| {
         // Decided before the row is read: most rows of a big table are never detoasted.
@@ -150,8 +150,21 @@ fn formed_meta(metric: Metric, elem: ElemKind, lists: usize, dims: usize) -> Met
     Meta::new(am, dims as u32, elem, metric)
 }
 
-/// Centroids of a build over no rows: random unit vectors, as k-means gives for no data.
+/// Centroids of a build over no rows: random unit vectors, as k-means gives for no data
+/// (within maintenance_work_mem: `lists × dims` floats, held twice while they are written).
 fn empty_centroids(lists: usize, dims: usize, metric: Metric) -> Vec<f32> {
+    let needed = lists * dims * 8;
+    let limit = unsafe { pg_sys::maintenance_work_mem } as usize * 1024;
+    if needed > limit {
+        crate::types::error(
+            PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+            format!(
+                "memory required is {} MB, maintenance_work_mem is {} MB",
+                needed / (1024 * 1024) + 1,
+                limit / (1024 * 1024)
+            ),
+        );
+    }
     let params = KMeansParams {
         k: lists,
         dim: dims,

@@ -56,7 +56,7 @@ impl IvfCache {
     /// A placeholder that is never cached.
     pub fn none() -> IvfCache {
         IvfCache {
-            key: (0, 0, 0, 0),
+            key: (0, 0, 0, 0, 0),
             centroids: Vec::new(),
             chains: Vec::new(),
         }
@@ -83,7 +83,7 @@ impl IvfCache {
 
     /// Keep this entry for later scans of the same index (within the memory budget).
     pub fn put_back(self) {
-        if self.key.3 == 0 || self.centroids.len() * 4 > BUDGET_BYTES / 4 {
+        if self.key.4 == 0 || self.centroids.len() * 4 > BUDGET_BYTES / 4 {
             return;
         }
         backend_cache::put_back(

@@ -20,7 +20,11 @@ use crate::am::{dimension_mismatch, progress};
 use crate::storage::BulkPage;
 use crate::types::error;
 
-const BATCH: usize = 8192;
+/// Rows per assignment batch: 8192, fewer for long vectors so a batch (values and stored bytes)
+/// stays within 32 MB.
+fn batch_rows(dims: usize) -> usize {
+    ((32 << 20) / (dims * 8 + 8)).clamp(64, 8192)
+}
 
 /// Phase 1 state: a uniform reservoir sample of the indexed vectors.
 pub struct Sampler {
@@ -30,8 +34,8 @@ pub struct Sampler {
     target: usize,
     /// Bytes the build may use (maintenance_work_mem) ...
     memory_limit: usize,
-    /// ... of which the load phase's open page images (one per list) need this much.
-    reserved: usize,
+    /// ... for the sample and what the lists need (see [`Sampler::memory_needed`]).
+    lists: usize,
     seen: u64,
     /// Rows held (`rows.len() / dims`).
     filled: usize,
@@ -41,21 +45,21 @@ pub struct Sampler {
 }
 
 impl Sampler {
-    /// A sample of up to `target` rows of `dims` (0: unknown yet) dimensions, which with
-    /// `reserved` more bytes must fit in `memory_limit`.
+    /// A sample of up to `target` rows of `dims` (0: unknown yet) dimensions for `lists`
+    /// lists, whose build must fit in `memory_limit` bytes.
     pub fn new(
         elem: ElemKind,
         dims: usize,
         target: usize,
         memory_limit: usize,
-        reserved: usize,
+        lists: usize,
     ) -> Self {
         Sampler {
             elem,
             dims,
             target,
             memory_limit,
-            reserved,
+            lists,
             seen: 0,
             filled: 0,
             rows: Vec::new(),
@@ -63,8 +67,15 @@ impl Sampler {
         }
     }
 
-    /// Count one more row and decide, before it is read, where the reservoir keeps it: append
-    /// (`Some(None)`), replace row `j` (`Some(Some(j))`) or skip it (`None`, most rows of a big
+    /// Memory an ivfflat build holds with `rows` sampled rows: the sample and k-means' per-row
+    /// state (label, bounds, order), k-means' centroid copies (current, new, centred, panels,
+    /// seeding: about 24 bytes per centroid element), then the load phase's page image per
+    /// list and two batches of rows in flight.
+    fn memory_needed(&self, rows: usize) -> usize {
+        let d = self.dims;
+        rows * (d * 4 + 32) + self.lists * (d * 24 + PAGE_SIZE) + 2 * batch_rows(d) * (d * 8 + 8)
+    }
+
     /// table — and then it is never detoasted).
     pub fn choose(&mut self) -> Option<Option<usize>> {
         self.seen += 1;
@@ -84,8 +95,8 @@ impl Sampler {
         }
         match slot {
             None => {
-                if (self.rows.len() + self.dims) * 4 + self.reserved > self.memory_limit {
-                    let needed = self.target * self.dims * 4 + self.reserved;
+                if self.memory_needed(self.filled + 1) > self.memory_limit {
+                    let needed = self.memory_needed(self.target);
                     error(
                         PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
                         format!(
@@ -155,7 +166,7 @@ impl Loader {
         self.batch.values.extend_from_slice(values);
         self.batch.bytes.extend_from_slice(bytes);
         self.batch.tids.push(tid);
-        if self.batch.tids.len() == BATCH {
+        if self.batch.tids.len() == batch_rows(self.dims) {
             self.flush_batch();
         }
     }

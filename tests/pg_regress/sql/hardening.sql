@@ -116,3 +116,22 @@ SET ivfflat.probes = 2;
 SELECT same('tmp_scan', '<->', '[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16]', 10);
 RESET ivfflat.probes;
 DROP TABLE tmp_scan;
+
+-- ivfflat's memory is bounded by maintenance_work_mem before it is allocated, k-means state
+-- and centroids included (32768 lists of 16000 dimensions would be 2 GB per copy)
+SET maintenance_work_mem = '1MB';
+CREATE TABLE ivmem16k (v vector(16000));
+INSERT INTO ivmem16k SELECT array_fill(1, ARRAY[16000])::vector;
+CREATE INDEX ON ivmem16k USING ivfflat (v vector_l2_ops) WITH (lists = 32768);
+CREATE TABLE ivmem_untyped (v vector);
+CREATE INDEX ON ivmem_untyped USING ivfflat (v vector_l2_ops) WITH (lists = 32768);
+INSERT INTO ivmem_untyped SELECT array_fill(1, ARRAY[16000])::vector;
+RESET maintenance_work_mem;
+DROP TABLE ivmem16k, ivmem_untyped;
+-- an empty bit string cannot be indexed (a function returning bit without a length makes one)
+CREATE TABLE ebits (v bit varying);
+INSERT INTO ebits VALUES (B'');
+CREATE FUNCTION as_bit(varbit) RETURNS bit IMMUTABLE LANGUAGE sql AS 'SELECT $1';
+CREATE INDEX ON ebits USING flat ((as_bit(v)) bit_hamming_ops);
+DROP TABLE ebits;
+DROP FUNCTION as_bit;
