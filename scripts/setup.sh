@@ -13,7 +13,7 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 need_pkgs=()
 for p in postgresql-$PGVER postgresql-server-dev-$PGVER clang libclang-dev sudo pkg-config \
-         libssl-dev build-essential; do
+         libssl-dev build-essential python3 python3-venv; do
   dpkg -s "$p" >/dev/null 2>&1 || need_pkgs+=("$p")
 done
 if [ ${#need_pkgs[@]} -gt 0 ]; then
@@ -48,4 +48,7 @@ fi
 
 # pgrx installs the extension into the system Postgres tree; tests run the server as postgres,
 # which must be able to read the target dir and write its pgdata.
+# The client-library test layer's virtualenv (pgvector's Python package, drivers, ORMs).
+bash "$(dirname "${BASH_SOURCE[0]}")/clients-venv.sh"
+
 log "ready"

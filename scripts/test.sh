@@ -4,13 +4,15 @@
 #   2. in-server tests through pgrx (`cargo pgrx test`, server run as the postgres user)
 #   3. SQL regression files under tests/pg_regress (input + expected output)
 #   4. multi-process tests (tests/multiprocess): crash recovery, standby replay, concurrency
-# Usage: scripts/test.sh [core|server|regress|multiprocess]...   (default: all)
+#   5. client libraries (tests/clients): pgvector's Python package with psycopg 3, psycopg2,
+#      asyncpg, pg8000, SQLAlchemy, SQLModel, Django, peewee, against a cluster of its own
+# Usage: scripts/test.sh [core|server|regress|multiprocess|clients]...   (default: all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 
 PGDATA_DIR=${VECTOR_EXT_TEST_PGDATA:-/tmp/vector_ext_test}
-layers=("$@"); [ ${#layers[@]} -gt 0 ] || layers=(core server regress multiprocess)
+layers=("$@"); [ ${#layers[@]} -gt 0 ] || layers=(core server regress multiprocess clients)
 
 source scripts/lib.sh
 LOG_TAG=test
@@ -90,6 +92,11 @@ for layer in "${layers[@]}"; do
       echo "== multi-process tests (crash recovery, standby, concurrency)"
       bash tests/multiprocess/run.sh
       installed=release
+      ;;
+    clients)
+      echo "== client-library tests (pgvector's Python adapters, drivers and ORMs from PyPI)"
+      if [ "$installed" != release ]; then install_extension --release; installed=release; fi
+      bash tests/clients/run.sh
       ;;
     *) echo "unknown layer: $layer" >&2; exit 2 ;;
   esac
