@@ -180,3 +180,8 @@ CREATE OPERATOR CLASS bit_hamming_ops FOR TYPE bit USING flat AS
     OPERATOR 1 <~> (bit, bit) FOR ORDER BY float_ops,
     FUNCTION 1 hamming_distance(bit, bit),
     FUNCTION 2 _vector_ext_support_bit_hamming_ops(internal);
+
+CREATE OPERATOR CLASS bit_hamming_ops FOR TYPE bit USING ivfflat AS
+    OPERATOR 1 <~> (bit, bit) FOR ORDER BY float_ops,
+    FUNCTION 1 hamming_distance(bit, bit),
+    FUNCTION 2 _vector_ext_support_bit_hamming_ops(internal);

@@ -547,3 +547,8 @@ CREATE OPERATOR CLASS halfvec_l1_ops FOR TYPE halfvec USING ivfflat AS
     OPERATOR 1 <+> (halfvec, halfvec) FOR ORDER BY float_ops,
     FUNCTION 1 l1_distance(halfvec, halfvec),
     FUNCTION 2 _vector_ext_support_halfvec_l1_ops(internal);
+
+CREATE OPERATOR CLASS bit_hamming_ops FOR TYPE bit USING ivfflat AS
+    OPERATOR 1 <~> (bit, bit) FOR ORDER BY float_ops,
+    FUNCTION 1 hamming_distance(bit, bit),
+    FUNCTION 2 _vector_ext_support_bit_hamming_ops(internal);

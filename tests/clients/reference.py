@@ -41,11 +41,6 @@ def opclass(kind, metric):
 
 
 HNSW_REASON = 'hnsw not implemented yet'
-BIT_IVFFLAT_BUG = (
-    'vector_ext bug: pgvector (>= 0.7) has operator class bit_hamming_ops for ivfflat, '
-    'vector_ext has none: CREATE INDEX ... USING ivfflat (binary_embedding bit_hamming_ops) '
-    'WITH (lists = 16) fails with: operator class "bit_hamming_ops" does not exist for '
-    'access method "ivfflat"')
 
 
 def require_hnsw(has_hnsw):
@@ -68,8 +63,7 @@ def index_cases():
             for metric in METRICS[kind]:
                 cases.append(pytest.param(method, kind, metric, id=f'{method}-{kind}-{metric}'))
     cases.append(pytest.param('flat', 'bit', 'hamming', id='flat-bit-hamming'))
-    cases.append(pytest.param('ivfflat', 'bit', 'hamming', id='ivfflat-bit-hamming',
-                              marks=pytest.mark.xfail(strict=True, reason=BIT_IVFFLAT_BUG)))
+    cases.append(pytest.param('ivfflat', 'bit', 'hamming', id='ivfflat-bit-hamming'))
     for kind in KINDS:
         for metric in METRICS[kind]:
             cases.append(pytest.param('hnsw', kind, metric, id=f'hnsw-{kind}-{metric}'))

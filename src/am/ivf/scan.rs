@@ -58,13 +58,14 @@ impl AmScan for IvfScan {
         };
         if let Some(q) = &self.query {
             if q.len() != ivf.meta.dims as usize {
+                let what = if ivf.meta.elem == vector_core::elem::ElemKind::Bit {
+                    "bit lengths"
+                } else {
+                    "vector dimensions"
+                };
                 error(
                     PgSqlErrorCode::ERRCODE_DATA_EXCEPTION,
-                    format!(
-                        "different vector dimensions {} and {}",
-                        ivf.meta.dims,
-                        q.len()
-                    ),
+                    format!("different {what} {} and {}", ivf.meta.dims, q.len()),
                 );
             }
         }

@@ -144,6 +144,18 @@ SELECT same('fbits', '<~>', (SELECT v::text FROM fbits WHERE id = 8), 25, 'id % 
 SET enable_seqscan = off;
 SELECT v <~> B'1' FROM fbits ORDER BY v <~> B'1' LIMIT 1;
 RESET enable_seqscan;
+-- and approximate search through ivfflat's bit_hamming_ops (k-means on the bits as 0/1):
+-- all lists probed, it equals a sequential scan
+DROP INDEX fbits_idx;
+CREATE INDEX fbits_ivf ON fbits USING ivfflat (v bit_hamming_ops) WITH (lists = 8);
+SET ivfflat.probes = 8;
+SELECT same('fbits', '<~>', (SELECT v::text FROM fbits WHERE id = 10), 25);
+INSERT INTO fbits SELECT i, binary_quantize((SELECT array_agg(random() - 0.5) FROM generate_series(1, 77) WHERE i > 0)::vector)::bit(77)
+FROM generate_series(4001, 4300) i;
+SELECT same('fbits', '<~>', (SELECT v::text FROM fbits WHERE id = 4005), 25);
+SET ivfflat.probes = 1;
+SELECT count(*) AS probed_one_list FROM (SELECT id FROM fbits ORDER BY v <~> (SELECT v FROM fbits WHERE id = 10) LIMIT 25) s;
+RESET ivfflat.probes;
 CREATE TABLE fbig (id int, v bit(70000));
 INSERT INTO fbig SELECT i, (SELECT string_agg(((i * j) % 7 < 3)::int::text, '') FROM generate_series(1, 70000) j)::bit(70000)
 FROM generate_series(1, 30) i;
