@@ -9,6 +9,7 @@ pub mod bits;
 pub mod distance;
 pub mod elem;
 pub mod handoff;
+pub mod hnsw;
 pub mod kmeans;
 pub mod order;
 pub mod pages;
