@@ -19,7 +19,7 @@
 #              MP_DURATION=20     seconds of concurrent load in the concurrency scenario
 #              MP_KEEP=1          keep /tmp/vector_ext_mp (data dirs, logs) after the run
 #              MP_ONLY="a b"      run only the scenarios whose functions are named (e.g. minimal)
-# Ports 5610-5621, directories under /tmp/vector_ext_mp.
+# Ports 5610-5622, directories under /tmp/vector_ext_mp.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/lib.sh
@@ -33,7 +33,7 @@ DURATION=${MP_DURATION:-20}
 declare -A PORT=(
   [template]=5619 [crash_fpw_on]=5610 [crash_fpw_off]=5614 [crash_build]=5615
   [crash_load]=5616 [primary]=5611 [standby]=5612 [conc]=5613 [progress]=5617
-  [minimal]=5618 [fpw_primary]=5620 [fpw_standby]=5621
+  [minimal]=5618 [fpw_primary]=5620 [fpw_standby]=5621 [backtrace]=5622
 )
 BG_PIDS=$ROOT/background.pids
 
@@ -791,6 +791,31 @@ SQL
   return $ok
 }
 
+
+# 9. A server started with RUST_BACKTRACE=1 (as a Rust developer's shell has it): ordinary SQL
+#    errors, including one raised inside a heap-scan callback and rethrown across pgrx's
+#    boundaries, carry no Rust backtrace in their DETAIL (pgvector's error output).
+backtrace() {
+  local name=backtrace dir=$ROOT/backtrace out
+  new_cluster "$name"
+  as_postgres env RUST_BACKTRACE=1 "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" \
+    -o "-p ${PORT[$name]} -k $dir -c listen_addresses=127.0.0.1" -w start >/dev/null
+  out=$(sql "$name" -v VERBOSITY=default 2>&1 <<'SQL' || true
+CREATE TABLE mixed (v vector);
+INSERT INTO mixed VALUES ('[1,2,3]'), ('[1,2]');
+CREATE INDEX ON mixed USING flat (v vector_l2_ops);
+SQL
+)
+  note "error output: $(tr '\n' ' ' <<<"$out" | cut -c 1-160)"
+  grep -q 'expected 3 dimensions, not 2' <<<"$out" || { note "no dimension error"; return 1; }
+  if grep -q 'DETAIL\|backtrace\|src/' <<<"$out"; then
+    note "the error carries a backtrace"; return 1
+  fi
+  out=$(sql "$name" -c "SELECT '[1,2]'::vector <-> '[1]'" 2>&1 || true)
+  grep -qx 'ERROR:  different vector dimensions 2 and 1' <<<"$out" ||
+    { note "unexpected: $out"; return 1; }
+}
+
 # ------------------------------------------------------------------------------ main
 
 t_start=$SECONDS
@@ -843,6 +868,7 @@ scenario "CREATE INDEX progress in pg_stat_progress_create_index (flat, ivfflat)
 scenario "wal_level=minimal: TRUNCATE / CREATE + load in one transaction, then crash (flat, ivfflat)" minimal minimal
 # (the primary's log shows the deliberate WAL-writer kill: only the standby's log is checked)
 scenario "full_page_writes=off: standby replays the reuse of a page whose WAL was lost" fpw_standby fpw_standby
+scenario "RUST_BACKTRACE=1 in the server's environment: no backtrace in SQL errors" backtrace backtrace
 
 echo "multiprocess tests took $((SECONDS - t_start)) s"
 echo "$passed passed, $failed failed"

@@ -135,3 +135,20 @@ CREATE FUNCTION as_bit(varbit) RETURNS bit IMMUTABLE LANGUAGE sql AS 'SELECT $1'
 CREATE INDEX ON ebits USING flat ((as_bit(v)) bit_hamming_ops);
 DROP TABLE ebits;
 DROP FUNCTION as_bit;
+-- index scans are counted in pg_stat_user_indexes (idx_scan by the access method, idx_tup_read
+-- by Postgres), so monitoring does not report the indexes as unused
+CREATE TABLE counted_f (id int, v vector(2));
+INSERT INTO counted_f SELECT i, ARRAY[i, i]::real[]::vector FROM generate_series(1, 100) i;
+CREATE TABLE counted_i AS SELECT * FROM counted_f;
+CREATE INDEX counted_flat ON counted_f USING flat (v vector_l2_ops);
+CREATE INDEX counted_ivf ON counted_i USING ivfflat (v vector_l2_ops) WITH (lists = 2);
+SET enable_seqscan = off;
+SET ivfflat.probes = 2;
+SELECT id FROM counted_f ORDER BY v <-> '[1,1]' LIMIT 3;
+SELECT id FROM counted_f ORDER BY v <-> '[50,50]' LIMIT 2;
+SELECT id FROM counted_i ORDER BY v <-> '[1,1]' LIMIT 4;
+RESET ALL;
+SELECT pg_stat_force_next_flush();
+SELECT indexrelname, idx_scan, idx_tup_read FROM pg_stat_user_indexes
+WHERE relname IN ('counted_f', 'counted_i') ORDER BY 1;
+DROP TABLE counted_f, counted_i;
