@@ -185,3 +185,11 @@ CREATE OPERATOR CLASS bit_hamming_ops FOR TYPE bit USING ivfflat AS
     OPERATOR 1 <~> (bit, bit) FOR ORDER BY float_ops,
     FUNCTION 1 hamming_distance(bit, bit),
     FUNCTION 2 _vector_ext_support_bit_hamming_ops(internal);
+
+CREATE FUNCTION _vector_ext_support_bit_jaccard_ops(internal) RETURNS integer
+    AS 'MODULE_PATHNAME', '_vector_ext_support_bit_jaccard_ops_wrapper' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE OPERATOR CLASS bit_jaccard_ops FOR TYPE bit USING flat AS
+    OPERATOR 1 <%> (bit, bit) FOR ORDER BY float_ops,
+    FUNCTION 1 jaccard_distance(bit, bit),
+    FUNCTION 2 _vector_ext_support_bit_jaccard_ops(internal);

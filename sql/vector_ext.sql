@@ -454,6 +454,8 @@ CREATE FUNCTION _vector_ext_support_halfvec_l1_ops(internal) RETURNS integer
     AS 'MODULE_PATHNAME', '_vector_ext_support_halfvec_l1_ops_wrapper' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION _vector_ext_support_bit_hamming_ops(internal) RETURNS integer
     AS 'MODULE_PATHNAME', '_vector_ext_support_bit_hamming_ops_wrapper' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION _vector_ext_support_bit_jaccard_ops(internal) RETURNS integer
+    AS 'MODULE_PATHNAME', '_vector_ext_support_bit_jaccard_ops_wrapper' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
 ------------------------------------------------------------------------------------ flat index
 -- Exact nearest-neighbour search over densely packed vectors. Each opclass names the ORDER BY
@@ -504,6 +506,11 @@ CREATE OPERATOR CLASS bit_hamming_ops FOR TYPE bit USING flat AS
     OPERATOR 1 <~> (bit, bit) FOR ORDER BY float_ops,
     FUNCTION 1 hamming_distance(bit, bit),
     FUNCTION 2 _vector_ext_support_bit_hamming_ops(internal);
+
+CREATE OPERATOR CLASS bit_jaccard_ops FOR TYPE bit USING flat AS
+    OPERATOR 1 <%> (bit, bit) FOR ORDER BY float_ops,
+    FUNCTION 1 jaccard_distance(bit, bit),
+    FUNCTION 2 _vector_ext_support_bit_jaccard_ops(internal);
 
 --------------------------------------------------------------------------------- ivfflat index
 -- pgvector's syntax: CREATE INDEX … USING ivfflat (v vector_l2_ops) WITH (lists = 100);

@@ -50,6 +50,18 @@ impl Query {
     }
 }
 
+/// The largest f32 not above `d`. Hamming distances are integers (exact in f32); a Jaccard
+/// distance rounded this way is a lower bound, so with the executor rechecking the exact value
+/// (`xs_recheckorderby`) rows still come out in exact order.
+pub fn f32_at_most(d: f64) -> f32 {
+    let f = d as f32;
+    if (f as f64) > d {
+        f.next_down()
+    } else {
+        f
+    }
+}
+
 /// Bits given as 0.0 / non-zero values, packed most significant bit first (Postgres' `bit`).
 pub fn pack_bits(values: &[f32]) -> Vec<u8> {
     let mut out = vec![0u8; values.len().div_ceil(8)];
@@ -76,7 +88,7 @@ fn batch_distances(layout: &SlotLayout, q: &Query, bytes: &[u8], count: usize, o
             .iter_mut()
             .zip(bytes.chunks_exact(layout.vec_bytes))
         {
-            *o = distance(&q.bits, v) as f32;
+            *o = f32_at_most(distance(&q.bits, v));
         }
         return;
     }
@@ -341,4 +353,21 @@ pub fn scan_pages_parallel(layout: &SlotLayout, q: &Query, pages: &[&[u8]]) -> V
         })
         .collect();
     Collector::merge(parts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::f32_at_most;
+
+    #[test]
+    fn f32_lower_bounds_are_tight() {
+        for u in 1..3000u32 {
+            for a in [0, 1, u / 3, u / 2, u.saturating_sub(1), u] {
+                let d = 1.0 - a as f64 / u as f64;
+                let f = f32_at_most(d);
+                assert!(f as f64 <= d, "{a}/{u}");
+                assert!(f.next_up() as f64 > d, "{a}/{u}: not the largest");
+            }
+        }
+    }
 }

@@ -53,6 +53,7 @@ opclass_support! {
     _vector_ext_support_halfvec_cosine_ops: F16, Cosine;
     _vector_ext_support_halfvec_l1_ops: F16, L1;
     _vector_ext_support_bit_hamming_ops: Bit, Hamming;
+    _vector_ext_support_bit_jaccard_ops: Bit, Jaccard;
 }
 
 /// Support function numbers: 1 the ordering distance (pgvector's), 2 what the opclass indexes.
@@ -432,7 +433,9 @@ unsafe fn return_row(
     let tid = Tid::unpack(c.id);
     (*scan).xs_heaptid = tid_to_item_pointer(tid);
     (*scan).xs_recheck = false;
-    (*scan).xs_recheckorderby = false;
+    // Jaccard distances are scored as f32 lower bounds: the executor recomputes them and
+    // reorders (exact order); every other ordering value is exact.
+    (*scan).xs_recheckorderby = metric == Metric::Jaccard;
     if (*scan).numberOfOrderBys > 0 {
         let value = vector_core::elem::operator_value(metric, c.dist);
         *(*scan).xs_orderbyvals = pg_sys::Datum::from(value.to_bits());

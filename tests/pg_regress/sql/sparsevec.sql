@@ -163,3 +163,20 @@ CREATE INDEX ON fbig USING flat (v bit_hamming_ops);
 SELECT same('fbig', '<~>', (SELECT v::text FROM fbig WHERE id = 4), 10);
 SELECT amvalidate(oid) FROM pg_opclass WHERE opcname = 'bit_hamming_ops';
 DROP TABLE fbits, fbig;
+-- flat bit_jaccard_ops: scored as f32 lower bounds and rechecked by the executor, so the order is
+-- exact even where Jaccard distances differ by less than f32 resolves (1 - 1/5000 vs 1 - 1/5001)
+CREATE TABLE jbits (id int, v bit(6000));
+INSERT INTO jbits SELECT k, ('1' || repeat('1', 4999 + (21 - k)) || repeat('0', 1000 - (21 - k)))::bit(6000)
+FROM generate_series(1, 21) k;
+CREATE INDEX ON jbits USING flat (v bit_jaccard_ops);
+SET enable_seqscan = off;
+SELECT array_agg(id ORDER BY n) AS by_index FROM (
+  SELECT id, row_number() OVER () n FROM (
+    SELECT id FROM jbits ORDER BY v <%> ('1' || repeat('0', 5999))::bit(6000) LIMIT 21) s) t;
+RESET enable_seqscan;
+SELECT array_agg(id ORDER BY d, id) AS by_seqscan FROM (
+  SELECT id, v <%> ('1' || repeat('0', 5999))::bit(6000) d FROM jbits) s;
+SELECT count(DISTINCT (v <%> ('1' || repeat('0', 5999))::bit(6000))::real) AS distinct_as_real,
+       count(DISTINCT v <%> ('1' || repeat('0', 5999))::bit(6000)) AS distinct_exact FROM jbits;
+SELECT same('jbits', '<%>', (SELECT v::text FROM jbits WHERE id = 3), 10);
+DROP TABLE jbits;
