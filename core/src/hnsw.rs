@@ -1,18 +1,24 @@
-//! HNSW graphs in memory (Malkov & Yashunin, "Efficient and robust approximate nearest neighbor
-//! search using Hierarchical Navigable Small World graphs"): the structure an `hnsw` index build
-//! fills before it writes pages, and the searches over it.
+//! HNSW graphs (Malkov & Yashunin, "Efficient and robust approximate nearest neighbor search
+//! using Hierarchical Navigable Small World graphs"): what an `hnsw` index build fills in memory,
+//! on every core, before it writes pages, and the pieces the on-page index shares with it
+//! (levels, neighbour selection, the visited set).
 //!
-//! Nodes are numbered `0..n` in insertion order; the caller owns the vectors and supplies the
-//! distance between two nodes, or between a query and a node, as closures, so the graph works
-//! for every element type and metric. Every node has a level drawn from a deterministic
-//! geometric distribution (`P(level ≥ l) = m^−l`); on each of its levels it keeps at most
-//! `m` neighbours (`2m` on level 0), chosen by the paper's heuristic (Algorithm 4): a candidate
-//! is kept only if it is nearer to the new node than to every neighbour already kept, which
-//! keeps links spread over directions instead of clustered. Equal vectors should be one node
-//! (see the duplicates test).
+//! Nodes are numbered `0..n`; the caller owns the vectors and supplies the distance between two
+//! nodes, or between a query and a node, as closures, so the graph works for every element type
+//! and metric. Every node has a level drawn from a geometric distribution (`P(level ≥ l) =
+//! m^−l`); on each of its levels it keeps at most `m` neighbours (`2m` on level 0), chosen by
+//! the paper's heuristic (Algorithm 4): a candidate is kept only if it is nearer to the node
+//! than to every neighbour kept so far, which spreads links over directions instead of
+//! clustering them. Equal vectors should be one node (see the duplicates test).
+//!
+//! [`Graph::insert`] takes `&self`: threads insert different nodes at once. Each node's lists
+//! sit behind one of a fixed set of striped locks; an insert holds at most one lock at a time
+//! (it copies a list out, or rewrites one list), so there is no lock order to get wrong.
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use std::sync::Mutex;
 
 use crate::kmeans::SplitMix64;
 
@@ -44,107 +50,314 @@ impl PartialOrd for Scored {
 pub struct Params {
     pub m: usize,
     pub ef_construction: usize,
-    pub seed: u64,
 }
 
-/// The graph: per node, its neighbour lists from level 0 up to its own level.
-pub struct Graph {
-    params: Params,
-    /// `links[node][level]`: neighbours on that level.
-    links: Vec<Vec<Vec<u32>>>,
-    entry: Option<u32>,
-    rng: SplitMix64,
+/// Neighbours kept on `level`: `2m` on level 0, `m` above.
+pub fn max_links(m: usize, level: usize) -> usize {
+    if level == 0 {
+        2 * m
+    } else {
+        m
+    }
 }
 
-impl Graph {
-    pub fn new(params: Params) -> Graph {
-        assert!(params.m >= 2 && params.ef_construction >= 1);
-        Graph {
-            params,
-            links: Vec::new(),
-            entry: None,
-            rng: SplitMix64::from_state(params.seed),
+/// The level of a node whose random draw is `hash`: ⌊−ln(u) / ln(m)⌋ for `u` uniform in
+/// (0, 1] derived from `hash`, at most `max`.
+pub fn level_from_hash(hash: u64, m: usize, max: usize) -> usize {
+    let z = SplitMix64::from_state(hash).next_u64();
+    let u = ((z >> 11) as f64 + 1.0) / (1u64 << 53) as f64;
+    ((-u.ln()) / (m as f64).ln()).floor().min(max as f64) as usize
+}
+
+/// The paper's heuristic neighbour selection over `candidates` (sorted nearest first): keep a
+/// candidate only if it is nearer to the node than to every neighbour kept so far, then fill up
+/// with the nearest of those discarded, up to `max`. `dist(a, b)` is between two candidates.
+pub fn select_neighbours(
+    candidates: &[Scored],
+    max: usize,
+    mut dist: impl FnMut(u32, u32) -> f32,
+) -> Vec<u32> {
+    let mut kept: Vec<Scored> = Vec::with_capacity(max);
+    let mut discarded = Vec::new();
+    for &c in candidates {
+        if kept.len() == max {
+            break;
+        }
+        if kept.iter().all(|k| dist(c.id, k.id) > c.dist) {
+            kept.push(c);
+        } else {
+            discarded.push(c);
+        }
+    }
+    for c in discarded {
+        if kept.len() == max {
+            break;
+        }
+        kept.push(c);
+    }
+    kept.into_iter().map(|s| s.id).collect()
+}
+
+/// A set of node ids (open addressing), cleared in time proportional to its size.
+pub struct Visited {
+    slots: Vec<u32>,
+    len: usize,
+}
+
+impl Default for Visited {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Visited {
+    const EMPTY: u32 = u32::MAX;
+
+    pub fn new() -> Visited {
+        Visited {
+            slots: vec![Self::EMPTY; 1024],
+            len: 0,
         }
     }
 
     pub fn len(&self) -> usize {
-        self.links.len()
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.links.is_empty()
+        self.len == 0
     }
 
-    /// The entry point (a node of the top level).
-    pub fn entry(&self) -> Option<u32> {
-        self.entry
+    /// Bytes held.
+    pub fn bytes(&self) -> usize {
+        self.slots.len() * 4
+    }
+
+    pub fn clear(&mut self) {
+        if self.slots.len() > 1 << 16 {
+            self.slots = vec![Self::EMPTY; 1024];
+        } else {
+            self.slots.fill(Self::EMPTY);
+        }
+        self.len = 0;
+    }
+
+    fn hash(id: u32, mask: usize) -> usize {
+        (id.wrapping_mul(0x9E37_79B1) as usize ^ (id as usize >> 16)) & mask
+    }
+
+    /// Add `id`; true if it was not there.
+    pub fn insert(&mut self, id: u32) -> bool {
+        debug_assert_ne!(id, Self::EMPTY);
+        if (self.len + 1) * 2 > self.slots.len() {
+            let grown = vec![Self::EMPTY; self.slots.len() * 2];
+            let old = std::mem::replace(&mut self.slots, grown);
+            self.len = 0;
+            for v in old.into_iter().filter(|&v| v != Self::EMPTY) {
+                self.insert(v);
+            }
+        }
+        let mask = self.slots.len() - 1;
+        let mut i = Self::hash(id, mask);
+        loop {
+            match self.slots[i] {
+                v if v == id => return false,
+                Self::EMPTY => {
+                    self.slots[i] = id;
+                    self.len += 1;
+                    return true;
+                }
+                _ => i = (i + 1) & mask,
+            }
+        }
+    }
+
+    pub fn contains(&self, id: u32) -> bool {
+        let mask = self.slots.len() - 1;
+        let mut i = Self::hash(id, mask);
+        loop {
+            match self.slots[i] {
+                v if v == id => return true,
+                Self::EMPTY => return false,
+                _ => i = (i + 1) & mask,
+            }
+        }
+    }
+}
+
+const STRIPES: usize = 4096;
+
+/// The graph: per node, its neighbour lists from level 0 up to its own level, in flat arrays
+/// (`1 + max` words per list: the count, then the ids).
+pub struct Graph {
+    params: Params,
+    levels: Vec<u8>,
+    /// Start of each node's lists in `words` (level 0 first, then each upper level).
+    starts: Vec<usize>,
+    words: Vec<AtomicU32>,
+    locks: Vec<Mutex<()>>,
+    /// Entry point and its level.
+    entry: Mutex<Option<(u32, usize)>>,
+}
+
+impl Graph {
+    /// A graph of `levels.len()` nodes (none linked yet) with these levels.
+    pub fn new(params: Params, levels: Vec<u8>) -> Graph {
+        assert!(params.m >= 2 && params.ef_construction >= 1);
+        let mut starts = Vec::with_capacity(levels.len());
+        let mut total = 0;
+        for &l in &levels {
+            starts.push(total);
+            total += (1 + 2 * params.m) + l as usize * (1 + params.m);
+        }
+        let mut words = Vec::with_capacity(total);
+        words.resize_with(total, || AtomicU32::new(0));
+        Graph {
+            params,
+            levels,
+            starts,
+            words,
+            locks: (0..STRIPES).map(|_| Mutex::new(())).collect(),
+            entry: Mutex::new(None),
+        }
+    }
+
+    /// Bytes a graph of `nodes` nodes takes (for memory budgets), with levels as drawn for `m`.
+    pub fn bytes_per_node(m: usize) -> usize {
+        // level 0 list, the expected upper lists, start offset, level, lock share
+        4 * (1 + 2 * m) + 4 * (1 + m) / (m - 1) + 8 + 1
+    }
+
+    pub fn len(&self) -> usize {
+        self.levels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.levels.is_empty()
+    }
+
+    pub fn params(&self) -> Params {
+        self.params
+    }
+
+    /// The entry point (a node of the top level) and its level.
+    pub fn entry(&self) -> Option<(u32, usize)> {
+        *self.entry.lock().unwrap()
     }
 
     /// Level of `node` (0: only the bottom layer).
     pub fn level(&self, node: u32) -> usize {
-        self.links[node as usize].len() - 1
+        self.levels[node as usize] as usize
     }
 
-    pub fn neighbours(&self, node: u32, level: usize) -> &[u32] {
-        &self.links[node as usize][level]
-    }
-
-    fn max_links(&self, level: usize) -> usize {
+    fn list_start(&self, node: u32, level: usize) -> usize {
+        let s = self.starts[node as usize];
         if level == 0 {
-            2 * self.params.m
+            s
         } else {
-            self.params.m
+            s + (1 + 2 * self.params.m) + (level - 1) * (1 + self.params.m)
         }
     }
 
-    /// A random level: ⌊−ln(u) / ln(m)⌋ for u uniform in (0, 1].
-    fn random_level(&mut self) -> usize {
-        let u = ((self.rng.next_u64() >> 11) as f64 + 1.0) / (1u64 << 53) as f64;
-        ((-u.ln()) / (self.params.m as f64).ln()).floor().min(16.0) as usize
+    fn lock(&self, node: u32) -> std::sync::MutexGuard<'_, ()> {
+        self.locks[node as usize % STRIPES].lock().unwrap()
     }
 
-    /// Insert the next node (id `self.len()`); `dist(a, b)` is the distance between two nodes.
-    pub fn insert(&mut self, dist: &impl Fn(u32, u32) -> f32) -> u32 {
-        let id = self.links.len() as u32;
-        let level = self.random_level();
-        self.links.push(vec![Vec::new(); level + 1]);
-        let Some(entry) = self.entry else {
-            self.entry = Some(id);
-            return id;
+    /// A copy of `node`'s neighbours on `level`.
+    pub fn neighbours(&self, node: u32, level: usize) -> Vec<u32> {
+        let mut out = Vec::new();
+        self.neighbours_into(node, level, &mut out);
+        out
+    }
+
+    fn neighbours_into(&self, node: u32, level: usize, out: &mut Vec<u32>) {
+        out.clear();
+        let s = self.list_start(node, level);
+        let _g = self.lock(node);
+        let n = self.words[s].load(Relaxed) as usize;
+        out.extend((0..n).map(|k| self.words[s + 1 + k].load(Relaxed)));
+    }
+
+    pub(crate) fn set_list(&self, node: u32, level: usize, links: &[u32]) {
+        let s = self.list_start(node, level);
+        debug_assert!(links.len() <= max_links(self.params.m, level));
+        self.words[s].store(links.len() as u32, Relaxed);
+        for (k, &v) in links.iter().enumerate() {
+            self.words[s + 1 + k].store(v, Relaxed);
+        }
+    }
+
+    /// Link node `id` into the graph (each node once; threads may insert different nodes at
+    /// the same time). `dist(a, b)` is the distance between two nodes.
+    pub fn insert(&self, id: u32, dist: &(impl Fn(u32, u32) -> f32 + Sync), visited: &mut Visited) {
+        let level = self.level(id);
+        let entry = {
+            let mut e = self.entry.lock().unwrap();
+            match *e {
+                None => {
+                    *e = Some((id, level));
+                    return;
+                }
+                Some(x) => x,
+            }
         };
+        let (entry, top) = entry;
         let to_new = |other: u32| dist(id, other);
-        let top = self.level(entry);
-        // Greedy descent through the levels above the new node's.
         let mut nearest = Scored {
             dist: to_new(entry),
             id: entry,
         };
+        let mut scratch = Vec::new();
         for l in (level + 1..=top).rev() {
-            nearest = self.greedy(nearest, l, &to_new);
+            nearest = self.greedy(nearest, l, &to_new, &mut scratch);
         }
-        // On each of its levels: search, link to a diverse set of the nearest, link back.
+        // Choose the neighbours on every level first, then write the node's own lists, then
+        // the links back: the node is reachable only once all its lists are there.
         let mut entries = vec![nearest];
+        let mut chosen = vec![Vec::new(); level.min(top) + 1];
         for l in (0..=level.min(top)).rev() {
-            let found = self.search_level(&entries, self.params.ef_construction, l, &to_new);
-            let chosen = self.select(&found, self.max_links(l), dist);
-            for &n in &chosen {
-                self.link(n, id, l, dist);
-            }
-            self.links[id as usize][l] = chosen;
+            let found = self.search_level(
+                &entries,
+                self.params.ef_construction,
+                l,
+                &to_new,
+                visited,
+            );
+            let max = max_links(self.params.m, l);
+            let candidates: Vec<Scored> = found.iter().filter(|s| s.id != id).copied().collect();
+            chosen[l] = select_neighbours(&candidates, max, dist);
             entries = found;
         }
-        if level > top {
-            self.entry = Some(id);
+        for (l, list) in chosen.iter().enumerate() {
+            let _g = self.lock(id);
+            self.set_list(id, l, list);
         }
-        id
+        for (l, list) in chosen.iter().enumerate() {
+            for &n in list {
+                self.link(n, id, l, dist);
+            }
+        }
+        if level > top {
+            let mut e = self.entry.lock().unwrap();
+            if e.is_none_or(|(_, t)| level > t) {
+                *e = Some((id, level));
+            }
+        }
     }
 
     /// Add `new` to `node`'s neighbours on `level`; past the limit, re-select them.
-    fn link(&mut self, node: u32, new: u32, level: usize, dist: &impl Fn(u32, u32) -> f32) {
-        let max = self.max_links(level);
-        self.links[node as usize][level].push(new);
-        if self.links[node as usize][level].len() > max {
-            let mut scored: Vec<Scored> = self.links[node as usize][level]
+    fn link(&self, node: u32, new: u32, level: usize, dist: &impl Fn(u32, u32) -> f32) {
+        let max = max_links(self.params.m, level);
+        let _g = self.lock(node);
+        let s = self.list_start(node, level);
+        let n = self.words[s].load(Relaxed) as usize;
+        let mut list: Vec<u32> = (0..n).map(|k| self.words[s + 1 + k].load(Relaxed)).collect();
+        if list.contains(&new) {
+            return;
+        }
+        list.push(new);
+        if list.len() > max {
+            let mut scored: Vec<Scored> = list
                 .iter()
                 .map(|&n| Scored {
                     dist: dist(node, n),
@@ -152,46 +365,23 @@ impl Graph {
                 })
                 .collect();
             scored.sort();
-            let kept = self.select(&scored, max, dist);
-            self.links[node as usize][level] = kept;
+            list = select_neighbours(&scored, max, dist);
         }
-    }
-
-    /// The paper's heuristic neighbour selection over `candidates` (sorted nearest first): keep
-    /// a candidate only if it is nearer to the node than to every neighbour kept so far, then
-    /// fill up with the nearest of those discarded, up to `max`.
-    fn select(
-        &self,
-        candidates: &[Scored],
-        max: usize,
-        dist: &impl Fn(u32, u32) -> f32,
-    ) -> Vec<u32> {
-        let mut kept: Vec<Scored> = Vec::with_capacity(max);
-        let mut discarded = Vec::new();
-        for &c in candidates {
-            if kept.len() == max {
-                break;
-            }
-            if kept.iter().all(|k| dist(c.id, k.id) > c.dist) {
-                kept.push(c);
-            } else {
-                discarded.push(c);
-            }
-        }
-        for c in discarded {
-            if kept.len() == max {
-                break;
-            }
-            kept.push(c);
-        }
-        kept.into_iter().map(|s| s.id).collect()
+        self.set_list(node, level, &list);
     }
 
     /// Move to a nearer neighbour on `level` while there is one.
-    fn greedy(&self, mut at: Scored, level: usize, to: &impl Fn(u32) -> f32) -> Scored {
+    fn greedy(
+        &self,
+        mut at: Scored,
+        level: usize,
+        to: &impl Fn(u32) -> f32,
+        scratch: &mut Vec<u32>,
+    ) -> Scored {
         loop {
             let mut moved = false;
-            for &n in self.neighbours(at.id, level) {
+            self.neighbours_into(at.id, level, scratch);
+            for &n in scratch.iter() {
                 let d = Scored { dist: to(n), id: n };
                 if d < at {
                     at = d;
@@ -211,8 +401,9 @@ impl Graph {
         ef: usize,
         level: usize,
         to: &impl Fn(u32) -> f32,
+        visited: &mut Visited,
     ) -> Vec<Scored> {
-        let mut visited = std::collections::HashSet::with_capacity(ef * 4);
+        visited.clear();
         let mut frontier: BinaryHeap<Reverse<Scored>> = BinaryHeap::new();
         let mut best: BinaryHeap<Scored> = BinaryHeap::new();
         for &e in entries {
@@ -224,11 +415,13 @@ impl Graph {
         while best.len() > ef {
             best.pop();
         }
+        let mut scratch = Vec::new();
         while let Some(Reverse(c)) = frontier.pop() {
             if best.len() >= ef && c > *best.peek().unwrap() {
                 break;
             }
-            for &n in self.neighbours(c.id, level) {
+            self.neighbours_into(c.id, level, &mut scratch);
+            for &n in &scratch {
                 if !visited.insert(n) {
                     continue;
                 }
@@ -246,158 +439,34 @@ impl Graph {
     }
 
     /// The (approximately) `ef` nearest nodes to a query, sorted nearest first; `to(node)` is
-    /// the query's distance to a node.
+    /// the query's distance to a node. Only nodes already inserted are reached.
     pub fn search(&self, ef: usize, to: &impl Fn(u32) -> f32) -> Vec<Scored> {
-        let Some(entry) = self.entry else {
+        let Some((entry, top)) = self.entry() else {
             return Vec::new();
         };
         let mut at = Scored {
             dist: to(entry),
             id: entry,
         };
-        for l in (1..=self.level(entry)).rev() {
-            at = self.greedy(at, l, to);
+        let mut scratch = Vec::new();
+        for l in (1..=top).rev() {
+            at = self.greedy(at, l, to, &mut scratch);
         }
-        self.search_level(&[at], ef.max(1), 0, to)
+        self.search_level(&[at], ef.max(1), 0, to, &mut Visited::new())
+    }
+
+    /// Insert nodes `range` on every thread of the current rayon pool.
+    pub fn insert_parallel(
+        &self,
+        range: std::ops::Range<u32>,
+        dist: &(impl Fn(u32, u32) -> f32 + Sync),
+    ) {
+        use rayon::prelude::*;
+        range
+            .into_par_iter()
+            .for_each_init(Visited::new, |visited, id| self.insert(id, dist, visited));
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::distance::l2_squared;
-    use rand::{rngs::SmallRng, Rng, SeedableRng};
-
-    /// Points on a few clusters in a low-dimensional subspace of `dim` dimensions, like text
-    /// embeddings more than isotropic noise.
-    fn data(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
-        let mut rng = SmallRng::seed_from_u64(seed);
-        let basis: Vec<Vec<f32>> = (0..8)
-            .map(|_| (0..dim).map(|_| rng.gen_range(-1.0..1.0)).collect())
-            .collect();
-        (0..n)
-            .map(|i| {
-                let centre = (i % 20) as f32;
-                let mut v = vec![0f32; dim];
-                for (k, b) in basis.iter().enumerate() {
-                    let c = (centre * (k as f32 + 1.0)).sin() * 3.0 + rng.gen_range(-0.5..0.5);
-                    for (x, &y) in v.iter_mut().zip(b) {
-                        *x += c * y;
-                    }
-                }
-                for x in v.iter_mut() {
-                    *x += rng.gen_range(-0.05..0.05);
-                }
-                v
-            })
-            .collect()
-    }
-
-    fn build(points: &[Vec<f32>], m: usize, ef: usize) -> Graph {
-        let mut g = Graph::new(Params {
-            m,
-            ef_construction: ef,
-            seed: 7,
-        });
-        let dist = |a: u32, b: u32| l2_squared(&points[a as usize], &points[b as usize]);
-        for _ in 0..points.len() {
-            g.insert(&dist);
-        }
-        g
-    }
-
-    fn recall(g: &Graph, points: &[Vec<f32>], queries: &[Vec<f32>], k: usize, ef: usize) -> f64 {
-        let mut hits = 0;
-        for q in queries {
-            let mut truth: Vec<Scored> = points
-                .iter()
-                .enumerate()
-                .map(|(i, p)| Scored {
-                    dist: l2_squared(q, p),
-                    id: i as u32,
-                })
-                .collect();
-            truth.sort();
-            let kth = truth[k - 1].dist;
-            let found = g.search(ef, &|n| l2_squared(q, &points[n as usize]));
-            // A hit: a true neighbour, or tied with the k-th.
-            hits += found.iter().take(k).filter(|s| s.dist <= kth).count();
-        }
-        hits as f64 / (queries.len() * k) as f64
-    }
-
-    #[test]
-    fn recall_against_brute_force_rises_with_ef() {
-        let points = data(2000, 32, 1);
-        let queries = data(50, 32, 2);
-        let g = build(&points, 16, 64);
-        let (low, high) = (
-            recall(&g, &points, &queries, 10, 10),
-            recall(&g, &points, &queries, 10, 100),
-        );
-        eprintln!("hnsw recall@10: ef 10 {low:.3}, ef 100 {high:.3}");
-        assert!(high >= 0.97, "recall@10 at ef 100: {high}");
-        assert!(high >= low, "{low} then {high}");
-        // A broken graph (links dropped) must fail the floor.
-        let mut broken = build(&points, 16, 64);
-        for node in broken.links.iter_mut() {
-            for l in node.iter_mut() {
-                l.truncate(1);
-            }
-        }
-        assert!(recall(&broken, &points, &queries, 10, 100) < 0.9);
-    }
-
-    #[test]
-    fn structure_invariants() {
-        let points = data(1000, 8, 3);
-        let g = build(&points, 4, 20);
-        let top = g.level(g.entry().unwrap());
-        for node in 0..g.len() as u32 {
-            assert!(g.level(node) <= top, "the entry point has the top level");
-            for l in 0..=g.level(node) {
-                let n = g.neighbours(node, l);
-                assert!(n.len() <= g.max_links(l));
-                assert!(!n.contains(&node), "no self links");
-                let mut sorted = n.to_vec();
-                sorted.sort();
-                sorted.dedup();
-                assert_eq!(sorted.len(), n.len(), "no duplicate links");
-                assert!(
-                    n.iter().all(|&x| g.level(x) >= l),
-                    "links stay on the level"
-                );
-            }
-        }
-        // Levels follow P(level >= 1) = 1/m roughly.
-        let upper = (0..g.len() as u32).filter(|&n| g.level(n) >= 1).count();
-        assert!((150..350).contains(&upper), "{upper} of 1000 above level 0");
-    }
-
-    /// Exact duplicates all tie at distance 0, so the heuristic keeps the lowest ids and later
-    /// duplicates lose their in-links: an index must merge rows with equal vectors into one
-    /// node (pgvector keeps up to 10 heap TIDs per element) rather than insert each.
-    #[test]
-    fn small_graphs_and_exact_duplicates() {
-        let points = vec![vec![1.0, 0.0]; 50];
-        let g = build(&points, 4, 8);
-        let found = g.search(60, &|n| l2_squared(&[1.0, 0.0], &points[n as usize]));
-        assert!(!found.is_empty() && found.iter().all(|s| s.dist == 0.0));
-        let one = build(&points[..1], 4, 8);
-        assert_eq!(one.search(5, &|_| 0.0).len(), 1);
-        let empty = Graph::new(Params {
-            m: 4,
-            ef_construction: 8,
-            seed: 1,
-        });
-        assert!(empty.search(5, &|_| 0.0).is_empty());
-    }
-
-    #[test]
-    fn builds_are_deterministic() {
-        let points = data(500, 8, 4);
-        let (a, b) = (build(&points, 8, 32), build(&points, 8, 32));
-        assert_eq!(a.links, b.links);
-        assert_eq!(a.entry(), b.entry());
-    }
-}
+pub(crate) mod tests;

@@ -75,25 +75,78 @@ pub fn pack_bits(values: &[f32]) -> Vec<u8> {
 
 /// Distances over `count` packed vectors in `bytes`, into `out[..count]`.
 fn batch_distances(layout: &SlotLayout, q: &Query, bytes: &[u8], count: usize, out: &mut [f32]) {
+    distances(layout.elem, layout.dims, q, bytes, count, out)
+}
+
+/// The ordering distance from `q` to one stored vector of `dims` elements of `elem`.
+pub fn score_bytes(elem: ElemKind, dims: usize, q: &Query, bytes: &[u8]) -> f32 {
+    let mut d = [0f32];
+    distances(elem, dims, q, bytes, 1, &mut d);
+    d[0]
+}
+
+/// The ordering distance between two stored vectors (as [`score_bytes`] would give with one of
+/// them as the query).
+pub fn pair_distance(metric: Metric, elem: ElemKind, a: &[u8], b: &[u8]) -> f32 {
+    match elem {
+        ElemKind::Bit => {
+            let d = match metric {
+                Metric::Jaccard => crate::bits::jaccard(a, b),
+                _ => crate::bits::hamming(a, b),
+            };
+            f32_at_most(d)
+        }
+        ElemKind::F32 => {
+            let n = a.len() / 4;
+            let (mut ca, mut cb) = (Vec::new(), Vec::new());
+            let (x, y) = (as_f32(a, n, &mut ca), as_f32(b, n, &mut cb));
+            match metric {
+                Metric::L2 => distance::l2_squared(x, y),
+                Metric::InnerProduct => -distance::dot(x, y),
+                Metric::L1 => distance::l1(x, y),
+                _ => {
+                    let (dot, na, nb) = distance::cosine_parts(x, y);
+                    distance::cosine_distance_from_parts(dot, na, nb)
+                }
+            }
+        }
+        ElemKind::F16 => {
+            let n = a.len() / 2;
+            let (mut ca, mut cb) = (Vec::new(), Vec::new());
+            let (x, y) = (as_f16(a, n, &mut ca), as_f16(b, n, &mut cb));
+            match metric {
+                Metric::L2 => distance::l2_squared_f16(x, y),
+                Metric::InnerProduct => -distance::dot_f16(x, y),
+                Metric::L1 => distance::l1_f16(x, y),
+                _ => {
+                    let (dot, na, nb) = distance::cosine_parts_f16(x, y);
+                    distance::cosine_distance_from_parts(dot, na, nb)
+                }
+            }
+        }
+    }
+}
+
+fn distances(elem: ElemKind, dims: usize, q: &Query, bytes: &[u8], count: usize, out: &mut [f32]) {
     if q.null {
         out[..count].fill(f32::NAN);
         return;
     }
-    if layout.elem == ElemKind::Bit {
+    if elem == ElemKind::Bit {
         let distance = match q.metric {
             Metric::Jaccard => crate::bits::jaccard,
             _ => crate::bits::hamming,
         };
         for (o, v) in out[..count]
             .iter_mut()
-            .zip(bytes.chunks_exact(layout.vec_bytes))
+            .zip(bytes.chunks_exact(elem.bytes(dims)))
         {
             *o = f32_at_most(distance(&q.bits, v));
         }
         return;
     }
-    let n = count * layout.dims;
-    match layout.elem {
+    let n = count * dims;
+    match elem {
         ElemKind::F32 => {
             let mut aligned = Vec::new();
             let data = as_f32(bytes, n, &mut aligned);

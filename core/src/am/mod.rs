@@ -5,6 +5,7 @@
 //! operation.
 
 pub mod flat;
+pub mod hnsw;
 pub mod ivf;
 
 use crate::pages::{MetaError, SlotLayout};

@@ -7,8 +7,10 @@
 //!  | 24 B   | u32   | u32     | u32  | u32  | u32  | u32   | u64    | u64       | 4 × u64    |
 //!  +--------+-------+---------+------+------+------+-------+--------+-----------+------------+
 //! ```
-//! `kind` selects the AM section: none for `flat`; for IVF `lists` (u64) then `stamp` (u64, a
-//! fresh nonzero value per build, so backends can tell one build's centroids from another's).
+//! `kind` selects the AM section: none for `flat` (0); for IVF (1) `lists` (u64) then `stamp`
+//! (u64, a fresh nonzero value per build, so backends can tell one build's centroids from
+//! another's); for hnsw (2) `m | ef_construction << 16`, the entry node, its level. For hnsw
+//! `n_slots` is the number of node numbers handed out.
 //! `n_slots` is the high-water mark of allocated slots (`flat`), `free_hint` the lowest slot
 //! that may be free (everything below it is known to be in use).
 
@@ -27,6 +29,14 @@ pub enum AmMeta {
     Ivf {
         lists: u32,
         stamp: u64,
+    },
+    /// `entry`: the node searches start from (`NONE` while the graph is empty), on level
+    /// `entry_level`, the top one.
+    Hnsw {
+        m: u16,
+        ef_construction: u16,
+        entry: u32,
+        entry_level: u8,
     },
 }
 
@@ -70,7 +80,7 @@ impl Meta {
     pub fn ivf(&self) -> (usize, u64) {
         match self.am {
             AmMeta::Ivf { lists, stamp } => (lists as usize, stamp),
-            AmMeta::Flat => panic!("not an IVF meta page"),
+            _ => panic!("not an IVF meta page"),
         }
     }
 
@@ -81,6 +91,15 @@ impl Meta {
         let (kind, section) = match self.am {
             AmMeta::Flat => (0, [0; 4]),
             AmMeta::Ivf { lists, stamp } => (1, [lists as u64, stamp, 0, 0]),
+            AmMeta::Hnsw {
+                m,
+                ef_construction,
+                entry,
+                entry_level,
+            } => (
+                2,
+                [m as u64 | (ef_construction as u64) << 16, entry as u64, entry_level as u64, 0],
+            ),
         };
         put_u32(page, h + 8, kind);
         put_u32(page, h + 12, self.dims);
@@ -108,6 +127,15 @@ impl Meta {
                 lists: u32::try_from(get_u64(page, SECTION)).map_err(|_| MetaError::Corrupt)?,
                 stamp: get_u64(page, SECTION + 8),
             },
+            2 => {
+                let p = get_u64(page, SECTION);
+                AmMeta::Hnsw {
+                    m: p as u16,
+                    ef_construction: (p >> 16) as u16,
+                    entry: get_u64(page, SECTION + 8) as u32,
+                    entry_level: get_u64(page, SECTION + 16) as u8,
+                }
+            }
             _ => return Err(MetaError::Corrupt),
         };
         Ok(Meta {

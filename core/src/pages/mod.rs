@@ -22,6 +22,7 @@
 //! `pages_per_slot` consecutive pages: the first holds the TID and the first chunk, the rest
 //! hold the following chunks at the same offset; `cap` is then 1.
 
+pub mod hnsw;
 pub mod ivf;
 pub mod meta;
 pub mod slots;

@@ -1,0 +1,371 @@
+use super::*;
+use crate::am::testing::new_store_with_meta;
+use crate::elem::ElemKind;
+use crate::hnsw::{level_from_hash, Params};
+use crate::pages::set_used_end;
+use crate::scan::{score_bytes, Query};
+use crate::store::MemStore;
+use rand::{rngs::SmallRng, Rng, SeedableRng};
+
+fn points(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
+    crate::hnsw::tests::data(n, dim, seed)
+}
+
+fn uniform(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
+    let mut rng = SmallRng::seed_from_u64(seed);
+    (0..n).map(|_| (0..dim).map(|_| rng.gen_range(-1.0..1.0)).collect()).collect()
+}
+
+/// `n` points and `q` queries from the same distribution.
+fn points_and_queries(n: usize, q: usize, dim: usize, seed: u64) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
+    let mut all = points(n + q, dim, seed);
+    let queries = all.split_off(n);
+    (all, queries)
+}
+
+fn bytes(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_ne_bytes()).collect()
+}
+
+fn tid(i: usize) -> Tid {
+    Tid {
+        block: (i / 100) as u32,
+        offset: (i % 100 + 1) as u16,
+    }
+}
+
+fn empty_store(dims: usize, m: usize, efc: usize, metric: Metric) -> MemStore {
+    new_store_with_meta(Meta::new(
+        am_meta(m, efc, None),
+        dims as u32,
+        ElemKind::F32,
+        metric,
+    ))
+}
+
+/// A built index over `pts` (row i has tid(i)), as CREATE INDEX writes it.
+fn built_store(pts: &[Vec<f32>], m: usize, efc: usize, metric: Metric) -> MemStore {
+    let dims = pts[0].len();
+    let layout = HnswLayout::new(dims, ElemKind::F32, m);
+    let levels: Vec<u8> = (0..pts.len())
+        .map(|i| level_from_hash(i as u64, m, layout.max_level) as u8)
+        .collect();
+    let graph = Graph::new(
+        Params {
+            m,
+            ef_construction: efc,
+        },
+        levels.clone(),
+    );
+    let stored: Vec<Vec<u8>> = pts.iter().map(|p| bytes(p)).collect();
+    let dist = |a: u32, b: u32| pair_distance(metric, ElemKind::F32, &stored[a as usize], &stored[b as usize]);
+    // In order, on one thread: deterministic (a parallel build links the same way, in an
+    // order that varies from run to run).
+    let mut v = Visited::new();
+    for i in 0..pts.len() as u32 {
+        graph.insert(i, &dist, &mut v);
+    }
+    let nodes = assign_nodes(&layout, &levels);
+    let tids: Vec<[Tid; 1]> = (0..pts.len()).map(|i| [tid(i)]).collect();
+    let store = MemStore::new();
+    let mut pages = Vec::new();
+    write_build(
+        &layout,
+        &graph,
+        &nodes,
+        |i| &stored[i as usize],
+        |i| &tids[i as usize],
+        |img, end| {
+            let mut p = img.to_vec();
+            set_used_end(&mut p, end);
+            pages.push(p)
+        },
+    );
+    let entry = graph.entry().map(|(e, l)| (nodes[e as usize], l));
+    let mut meta = Meta::new(am_meta(m, efc, entry), dims as u32, ElemKind::F32, metric);
+    meta.n_slots = nodes.last().map_or(0, |&n| n as u64 + 1);
+    {
+        let mut rec = store.record();
+        let i = rec.extend();
+        meta.write(rec.page_mut(i));
+        rec.set_used_end(i, Meta::END);
+        rec.commit();
+    }
+    for p in pages {
+        let mut rec = store.record();
+        let i = rec.extend();
+        rec.page_mut(i).copy_from_slice(&p);
+        rec.commit();
+    }
+    store
+}
+
+/// The rows a scan returns for `q` in its first round (`ef`), nearest first.
+fn scan(store: &MemStore, q: &[f32], ef: usize) -> Vec<(f32, Tid)> {
+    let (idx, meta) = Hnsw::open(store).unwrap();
+    let query = Query::new(idx.metric, q.to_vec());
+    let f = |b: &[u8]| score_bytes(ElemKind::F32, q.len(), &query, b);
+    let mut s = Search::new(false);
+    let found = s.start(&idx, HnswMeta::of(&meta).unwrap().entry, &f, ef);
+    let mut out = Vec::new();
+    for c in found {
+        let r = idx.rows(c.id);
+        if r.state == STATE_LIVE {
+            out.extend(r.tids.iter().map(|&t| (c.dist, t)));
+        }
+    }
+    out
+}
+
+fn recall(store: &MemStore, rows: &[(Tid, Vec<f32>)], queries: &[Vec<f32>], metric: Metric, ef: usize) -> f64 {
+    let k = 10;
+    let mut hits = 0;
+    for q in queries {
+        let query = Query::new(metric, q.clone());
+        let mut truth: Vec<f32> = rows
+            .iter()
+            .map(|(_, p)| score_bytes(ElemKind::F32, q.len(), &query, &bytes(p)))
+            .collect();
+        truth.sort_by(f32::total_cmp);
+        let kth = truth[k - 1];
+        let got = scan(store, q, ef);
+        let mut prev = f32::NEG_INFINITY;
+        for &(d, _) in &got {
+            assert!(d >= prev, "rows come out nearest first");
+            prev = d;
+        }
+        hits += got.iter().take(k).filter(|(d, _)| *d <= kth).count();
+    }
+    hits as f64 / (queries.len() * k) as f64
+}
+
+fn all_rows(pts: &[Vec<f32>]) -> Vec<(Tid, Vec<f32>)> {
+    pts.iter().enumerate().map(|(i, p)| (tid(i), p.clone())).collect()
+}
+
+#[test]
+fn built_index_recall_per_metric() {
+    let (pts, queries) = points_and_queries(3000, 40, 24, 11);
+    for metric in [Metric::L2, Metric::Cosine, Metric::InnerProduct, Metric::L1] {
+        let store = built_store(&pts, 8, 40, metric);
+        let r = recall(&store, &all_rows(&pts), &queries, metric, 64);
+        eprintln!("{metric:?}: recall@10 {r:.3}");
+        assert!(r >= 0.95, "{metric:?}: recall@10 {r}");
+    }
+}
+
+#[test]
+fn inserts_into_an_empty_index_and_duplicates_share_a_node() {
+    let (pts, queries) = points_and_queries(1500, 30, 16, 21);
+    let store = empty_store(16, 8, 40, Metric::L2);
+    {
+        let (idx, _) = Hnsw::open(&store).unwrap();
+        for (i, p) in pts.iter().enumerate() {
+            idx.insert(tid(i), &bytes(p), level_from_hash(i as u64, 8, 8)).unwrap();
+        }
+    }
+    let r = recall(&store, &all_rows(&pts), &queries, Metric::L2, 64);
+    eprintln!("inserted: recall@10 {r:.3}");
+    assert!(r >= 0.95, "recall@10 {r}");
+    // 15 rows with one vector: two nodes (10 rows, 5 rows), all returned at distance 0.
+    let same = vec![0.5f32; 16];
+    let (idx, _) = Hnsw::open(&store).unwrap();
+    let before = HnswMeta::of(&idx.read_meta().unwrap()).unwrap().nodes;
+    for j in 0..15 {
+        idx.insert(tid(10_000 + j), &bytes(&same), 0).unwrap();
+    }
+    let after = HnswMeta::of(&idx.read_meta().unwrap()).unwrap().nodes;
+    assert_eq!(after - before, 2, "duplicates share nodes of up to 10 rows");
+    let got = scan(&store, &same, 40);
+    let zero: Vec<Tid> = got.iter().filter(|(d, _)| *d == 0.0).map(|&(_, t)| t).collect();
+    assert_eq!(zero.len(), 15);
+    // Wrong sizes are refused.
+    assert!(matches!(
+        idx.insert(tid(1), &bytes(&[1.0; 3]), 0),
+        Err(Error::Dimensions { expected: 16, got: 12 })
+    ));
+}
+
+#[test]
+fn iterative_rounds_return_every_node_once() {
+    // Uniform points: no far-apart clusters that only upper levels connect.
+    let pts = uniform(800, 8, 31);
+    let store = built_store(&pts, 6, 30, Metric::L2);
+    let (idx, meta) = Hnsw::open(&store).unwrap();
+    let q = vec![0.1f32; 8];
+    let query = Query::new(Metric::L2, q.clone());
+    let f = |b: &[u8]| score_bytes(ElemKind::F32, 8, &query, b);
+    let mut s = Search::new(true);
+    let mut seen = HashSet::new();
+    let mut round = s.start(&idx, HnswMeta::of(&meta).unwrap().entry, &f, 20);
+    let first: Vec<Scored> = round.clone();
+    let mut rounds = 0;
+    while !round.is_empty() {
+        for c in &round {
+            assert!(seen.insert(c.id), "node {} returned twice", c.id);
+        }
+        round = s.resume(&idx, &f, 20);
+        rounds += 1;
+    }
+    assert_eq!(seen.len(), pts.len(), "every node in {rounds} rounds");
+    // The first round holds the exact 10 nearest here (a small, easy graph).
+    let mut truth: Vec<f32> = pts.iter().map(|p| score_bytes(ElemKind::F32, 8, &query, &bytes(p))).collect();
+    truth.sort_by(f32::total_cmp);
+    for (c, t) in first.iter().zip(&truth).take(10) {
+        assert_eq!(c.dist, *t);
+    }
+}
+
+/// Every link of a live node leads to a node that is not EMPTY.
+fn check_links(store: &MemStore) {
+    let (idx, meta) = Hnsw::open(store).unwrap();
+    let h = HnswMeta::of(&meta).unwrap();
+    let mut list = Vec::new();
+    for n in 0..h.nodes {
+        if idx.layout.graph_block(n) >= store.blocks() {
+            continue;
+        }
+        let r = idx.rows(n);
+        if r.state != STATE_LIVE {
+            continue;
+        }
+        let level = {
+            let page = store.read(idx.layout.graph_block(n));
+            idx.layout.rec(&page, n).level()
+        };
+        for l in 0..=level {
+            idx.neighbours(n, l, &mut list);
+            for &x in &list {
+                assert_ne!(idx.rows(x).state, STATE_EMPTY, "{n} links to freed {x} on {l}");
+            }
+        }
+    }
+    if let Some((e, _)) = h.entry {
+        assert_eq!(idx.rows(e).state, STATE_LIVE, "the entry point is live");
+    }
+}
+
+#[test]
+fn vacuum_repairs_links_and_recall_holds() {
+    // Uniform points (the clustered set has clusters that only a few upper-level nodes
+    // connect, and deleting those strands a cluster in any HNSW).
+    let mut all = uniform(3030, 12, 41);
+    let queries = all.split_off(3000);
+    let pts = all;
+    let store = built_store(&pts, 8, 40, Metric::L2);
+    let mut rng = SmallRng::seed_from_u64(5);
+    let dead: HashSet<Tid> = (0..pts.len()).filter(|_| rng.gen_bool(0.6)).map(tid).collect();
+    let (idx, _) = Hnsw::open(&store).unwrap();
+    let mut waited = 0;
+    let stats = idx
+        .bulk_delete(&mut |t| dead.contains(&t), &mut || {}, &mut || waited += 1)
+        .unwrap();
+    assert_eq!(waited, 1);
+    assert_eq!(stats.removed as usize, dead.len());
+    assert_eq!(stats.live as usize, pts.len() - dead.len());
+    check_links(&store);
+    let rows: Vec<(Tid, Vec<f32>)> = all_rows(&pts).into_iter().filter(|(t, _)| !dead.contains(t)).collect();
+    for q in &queries {
+        assert!(scan(&store, q, 40).iter().all(|(_, t)| !dead.contains(t)), "no dead row returned");
+    }
+    let r = recall(&store, &rows, &queries, Metric::L2, 64);
+    // The reference: an index built afresh over the rows left.
+    let left: Vec<Vec<f32>> = rows.iter().map(|(_, p)| p.clone()).collect();
+    let fresh = built_store(&left, 8, 40, Metric::L2);
+    let fresh_rows: Vec<(Tid, Vec<f32>)> = all_rows(&left);
+    let reference = recall(&fresh, &fresh_rows, &queries, Metric::L2, 64);
+    eprintln!("after deleting 60%: recall@10 {r:.3}, built afresh {reference:.3}");
+    assert!(r >= reference - 0.03 && r >= 0.85, "recall@10 after vacuum {r} (afresh {reference})");
+    // A second VACUUM with nothing to do changes nothing and counts the same rows.
+    let again = idx.bulk_delete(&mut |_| false, &mut || {}, &mut || {}).unwrap();
+    assert_eq!((again.live as usize, again.removed as usize), (rows.len(), 0));
+    // Inserting after VACUUM still works and finds the new rows.
+    for (j, p) in uniform(200, 12, 43).iter().enumerate() {
+        idx.insert(tid(50_000 + j), &bytes(p), level_from_hash(j as u64 + 7, 8, 8)).unwrap();
+        let got = scan(&store, p, 40);
+        assert_eq!(got[0].1, tid(50_000 + j));
+    }
+    // Deleting everything leaves an empty graph that takes inserts again.
+    let stats = idx.bulk_delete(&mut |_| true, &mut || {}, &mut || {}).unwrap();
+    assert_eq!(stats.live, 0.0);
+    assert!(HnswMeta::of(&idx.read_meta().unwrap()).unwrap().entry.is_none());
+    assert!(scan(&store, &pts[0], 40).is_empty());
+    idx.insert(tid(1), &bytes(&pts[0]), 0).unwrap();
+    assert_eq!(scan(&store, &pts[0], 40), vec![(0.0, tid(1))]);
+}
+
+/// A crash after any record of an insert leaves an index every earlier row is still found in,
+/// and that takes further inserts.
+#[test]
+fn crash_after_every_record_of_an_insert() {
+    let pts = points(300, 8, 51);
+    let base = built_store(&pts, 4, 20, Metric::L2);
+    let snapshot = base.snapshot();
+    let new = vec![0.25f32; 8];
+    // A high node (level 2): it moves the entry point too.
+    let records = {
+        let store = MemStore::from_pages(snapshot.clone());
+        let (idx, _) = Hnsw::open(&store).unwrap();
+        let before = store.records();
+        idx.insert(tid(9999), &bytes(&new), 3).unwrap();
+        store.records() - before
+    };
+    assert!(records >= 3, "{records} records");
+    for k in 0..records {
+        let store = MemStore::from_pages(snapshot.clone());
+        store.crash_after(Some(store.records() + k));
+        {
+            let (idx, _) = Hnsw::open(&store).unwrap();
+            idx.insert(tid(9999), &bytes(&new), 3).unwrap();
+        }
+        store.crash_after(None);
+        let store = MemStore::from_pages(store.snapshot());
+        check_links(&store);
+        for (i, p) in pts.iter().enumerate().step_by(7) {
+            assert!(scan(&store, p, 40).iter().any(|&(_, t)| t == tid(i)), "crash at {k}: row {i} lost");
+        }
+        let (idx, _) = Hnsw::open(&store).unwrap();
+        let other = vec![-0.25f32; 8];
+        idx.insert(tid(8888), &bytes(&other), 1).unwrap();
+        assert_eq!(scan(&store, &other, 40)[0], (0.0, tid(8888)), "crash at {k}");
+    }
+}
+
+#[test]
+fn vectors_larger_than_a_page() {
+    let dims = 2100;
+    let mut rng = SmallRng::seed_from_u64(61);
+    let pts: Vec<Vec<f32>> = (0..120).map(|_| (0..dims).map(|_| rng.gen_range(-1.0..1.0)).collect()).collect();
+    let store = empty_store(dims, 4, 16, Metric::L2);
+    let (idx, _) = Hnsw::open(&store).unwrap();
+    assert_eq!(idx.layout.pages_per_vec, 2);
+    for (i, p) in pts.iter().enumerate() {
+        idx.insert(tid(i), &bytes(p), level_from_hash(i as u64, 4, 4)).unwrap();
+    }
+    for (i, p) in pts.iter().enumerate().step_by(10) {
+        assert_eq!(scan(&store, p, 40)[0], (0.0, tid(i)));
+    }
+    let built = built_store(&pts, 4, 16, Metric::L2);
+    for (i, p) in pts.iter().enumerate().step_by(10) {
+        assert_eq!(scan(&built, p, 40)[0], (0.0, tid(i)));
+    }
+}
+
+#[test]
+fn node_numbers_leave_room_for_upper_lists() {
+    let layout = HnswLayout::new(8, ElemKind::F32, 16);
+    let room = upper_room(&layout);
+    // Tall nodes everywhere: each segment takes only what its page can hold.
+    let levels = vec![6u8; 200];
+    let nodes = assign_nodes(&layout, &levels);
+    let per_seg = layout.per_seg as u32;
+    let mut per_segment: HashMap<u32, usize> = HashMap::new();
+    for w in nodes.windows(2) {
+        assert!(w[1] > w[0]);
+    }
+    for &n in &nodes {
+        *per_segment.entry(n / per_seg).or_default() += 6 * 16 * 4;
+    }
+    assert!(per_segment.values().all(|&b| b <= room));
+    assert_eq!(assign_nodes(&layout, &[0; 5]), [0, 1, 2, 3, 4]);
+}
