@@ -29,7 +29,7 @@ cat >"$dir/vector.control" <<CONTROL
 $marker
 # CREATE EXTENSION vector installs vector_ext (pgvector-compatible); written by
 # scripts/install-vector-alias.sh, replaced by pgvector's own file if pgvector is installed.
-comment = 'vector_ext under pgvector''s extension name: vector, halfvec, sparsevec; flat and ivfflat indexes'
+comment = 'vector_ext under pgvector''s extension name: vector, halfvec, sparsevec, bit; flat, ivfflat and hnsw indexes'
 default_version = '$version'
 module_pathname = '\$libdir/vector_ext'
 relocatable = false

@@ -15,6 +15,7 @@ pub mod types;
 pub extern "C-unwind" fn _PG_init() {
     quiet_error_backtraces();
     am::ivf::init();
+    am::hnsw::init();
 }
 
 /// pgrx attaches a Rust backtrace to the DETAIL of every ERROR that crosses its guards when

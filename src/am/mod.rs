@@ -5,6 +5,7 @@
 
 pub mod flat;
 pub mod heap;
+pub mod hnsw;
 pub mod ivf;
 pub mod skeleton;
 pub mod stream;

@@ -80,9 +80,6 @@ pub fn init() {
     );
     unsafe {
         pg_sys::MarkGUCPrefixReserved(c"ivfflat".as_ptr());
-        // pgvector's hnsw GUCs are not defined yet: `SET hnsw.ef_search` must fail, not
-        // create a placeholder that silently does nothing.
-        pg_sys::MarkGUCPrefixReserved(c"hnsw".as_ptr());
         RELOPT_KIND = pg_sys::add_reloption_kind();
         pg_sys::add_int_reloption(
             RELOPT_KIND as _,
