@@ -844,6 +844,16 @@ impl Search {
         self.search_level(idx, blocks, f, &[at], ef.max(1), 0, None)
     }
 
+    /// Every candidate scored and not returned, nearest first (the scan's budget is spent).
+    pub fn take_discarded(&mut self) -> Vec<Scored> {
+        let mut v: Vec<Scored> = std::mem::take(&mut self.discarded)
+            .into_iter()
+            .map(|Reverse(s)| s)
+            .collect();
+        v.sort();
+        v
+    }
+
     /// The next round of an iterative scan: searched on from the `ef` nearest candidates not
     /// returned yet; empty when there are none.
     pub fn resume<S: PageStore>(
