@@ -58,7 +58,7 @@ BEGIN
   IF use_index THEN
     idx := substring(plan FROM 'Index Scan using (\S+) on ');
     IF idx IS NULL OR NOT EXISTS (SELECT 1 FROM pg_class c JOIN pg_am a ON a.oid = c.relam
-                                  WHERE c.oid = idx::regclass AND a.amname IN ('flat', 'ivfflat')) THEN
+                                  WHERE c.oid = idx::regclass AND a.amname IN ('flat', 'ivfflat', 'hnsw')) THEN
       RAISE EXCEPTION 'vector index not used for %: %', qry, plan;
     END IF;
   ELSIF plan ~ 'Index' THEN
@@ -259,4 +259,41 @@ BEGIN
   END IF;
   RETURN format('FAIL: index scan returned %s rows (%s distinct ids), table has %s non-NULL vectors',
                 n_index, n_distinct, n_table);
+END $$;
+
+-- hnsw (approximate): for each query of tbl's dimension, the index's 20 nearest (hnsw.ef_search
+-- 200) must be 20 live rows whose distances are the true ones, nearest first, and at least 90%
+-- of the seq scan's 20 nearest (ties at the cut count).
+CREATE FUNCTION mp_hnsw_check(tbl regclass) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+  q record; idx mp_hit[]; ref mp_hit[]; hits int; total int := 0; found int := 0; kth float8;
+BEGIN
+  PERFORM set_config('hnsw.ef_search', '200', true);
+  FOR q IN SELECT v FROM mp_queries WHERE dims = mp_dims(tbl) ORDER BY qid LOOP
+    idx := mp_knn(tbl, q.v, 20, '<->', true);
+    ref := mp_knn(tbl, q.v, 20, '<->', false);
+    IF coalesce(array_length(idx, 1), 0) <> array_length(ref, 1) THEN
+      RETURN format('FAIL: %s rows through the index, %s through the seq scan', coalesce(array_length(idx, 1), 0), array_length(ref, 1));
+    END IF;
+    FOR i IN 2 .. array_length(idx, 1) LOOP
+      IF idx[i].d < idx[i - 1].d THEN RETURN format('FAIL: row %s nearer than row %s', i, i - 1); END IF;
+    END LOOP;
+    EXECUTE format('SELECT count(*) FROM unnest($1) h JOIN %s t ON t.id = h.id WHERE abs((t.v <-> $2) - h.d) <= 1e-6 * greatest(1, h.d)', tbl)
+      INTO hits USING idx, q.v;
+    IF hits <> array_length(idx, 1) THEN RETURN format('FAIL: %s of %s rows are not live rows at their distance', array_length(idx, 1) - hits, array_length(idx, 1)); END IF;
+    kth := ref[array_length(ref, 1)].d;
+    found := found + (SELECT count(*) FROM unnest(idx) h WHERE h.id IN (SELECT r.id FROM unnest(ref) r) OR h.d <= kth + 1e-6);
+    total := total + array_length(ref, 1);
+  END LOOP;
+  IF total = 0 THEN RETURN 'FAIL: no queries'; END IF;
+  IF found < 0.9 * total THEN RETURN format('FAIL: recall %s', round(found::numeric / total, 3)); END IF;
+  RETURN format('ok: recall@20 %s over %s queries', round(found::numeric / total, 3), total / 20);
+END $$;
+
+-- mp_hnsw_check, raising an error unless ok (for pgbench clients).
+CREATE FUNCTION mp_hnsw_assert(tbl regclass) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE r text := mp_hnsw_check(tbl);
+BEGIN
+  IF r NOT LIKE 'ok%' THEN RAISE EXCEPTION 'hnsw check: %', r; END IF;
+  RETURN r;
 END $$;

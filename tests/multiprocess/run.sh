@@ -34,6 +34,7 @@ declare -A PORT=(
   [template]=5619 [crash_fpw_on]=5610 [crash_fpw_off]=5614 [crash_build]=5615
   [crash_load]=5616 [primary]=5611 [standby]=5612 [conc]=5613 [progress]=5617
   [minimal]=5618 [fpw_primary]=5620 [fpw_standby]=5621 [backtrace]=5622
+  [hprimary]=5623 [hstandby]=5624
 )
 BG_PIDS=$ROOT/background.pids
 
@@ -233,6 +234,84 @@ scenario() {
     echo "FAIL: $title ($((SECONDS - t0)) s)"
     failed=$((failed + 1))
   fi
+}
+
+# 13. hnsw: build, inserts, delete + VACUUM (link repair) on a primary with a streaming standby;
+#     concurrent inserts and queries while VACUUM runs; then the primary crashes. The standby's
+#     and the recovered primary's graphs answer like the primary's did (recall against their
+#     own seq scan, every row live and at its true distance), and take writes again.
+hnsw() {
+  new_cluster hprimary
+  start hprimary "${PRIMARY_SETTINGS[@]}" "${CRASH_SETTINGS[@]}"
+  sql hprimary >/dev/null <<'SQL'
+CREATE TABLE h (id bigserial PRIMARY KEY, v vector(16)) WITH (vacuum_truncate = false);
+INSERT INTO h (v) SELECT mp_rand_vec(16) FROM generate_series(1, 4000);
+INSERT INTO h (v) SELECT NULL FROM generate_series(1, 10);
+INSERT INTO h (v) SELECT v FROM h WHERE id % 83 = 0;
+CREATE TABLE hbig (id bigserial PRIMARY KEY, v vector(3000))
+  WITH (vacuum_truncate = false, toast.vacuum_truncate = false);
+INSERT INTO hbig (v) SELECT mp_rand_vec(3000) FROM generate_series(1, 100);
+SELECT mp_add_queries('h', 6, 3);
+SELECT mp_add_queries('hbig', 3, 2);
+CHECKPOINT;
+SQL
+  rm -rf "$ROOT/hstandby"
+  mkdir -p "$ROOT/hstandby"
+  chown postgres "$ROOT/hstandby"
+  as_postgres timeout -k 5 120 "$PG_BIN/pg_basebackup" -h 127.0.0.1 -p "${PORT[hprimary]}" \
+    -U postgres -D "$ROOT/hstandby/data" -R -X stream -c fast
+  start hstandby "${STANDBY_SETTINGS[@]}"
+  local lsn0
+  lsn0=$(sql hprimary -c "SELECT pg_current_wal_lsn()")
+  sql hprimary >/dev/null <<'SQL'
+CREATE INDEX h_l2 ON h USING hnsw (v vector_l2_ops) WITH (m = 8, ef_construction = 32);
+CREATE INDEX hbig_l2 ON hbig USING hnsw (v vector_l2_ops);
+INSERT INTO h (v) SELECT mp_rand_vec(16) FROM generate_series(1, 1000);
+UPDATE h SET v = mp_rand_vec(16) WHERE id % 40 = 1;
+INSERT INTO hbig (v) SELECT mp_rand_vec(3000) FROM generate_series(1, 30);
+DELETE FROM h WHERE id % 3 = 2;
+DELETE FROM hbig WHERE id % 4 = 0;
+VACUUM (INDEX_CLEANUP ON) h;
+VACUUM (INDEX_CLEANUP ON) hbig;
+INSERT INTO h (v) SELECT mp_rand_vec(16) FROM generate_series(1, 300);
+SQL
+  local ok=0
+  verify hprimary "primary: h" "SELECT mp_hnsw_check('h')" || ok=1
+  verify hprimary "primary: hbig" "SELECT mp_hnsw_check('hbig')" || ok=1
+  # inserts and queries while VACUUM repairs links
+  local dur=8 w=() r=() wp rp
+  w+=(-f "$(render insert h 16)@6" -f "$(render delete h 16)@3" -f "$(render update h 16)@2")
+  w+=(-f "$(render vacuum h 16)@1")
+  r+=(-f "$(render reader_approx h 16 20)@4")
+  bench hprimary "$dur" 2 "$ROOT/hprimary/writers.out" "${w[@]}"
+  wp=$!
+  bench hprimary "$dur" 1 "$ROOT/hprimary/readers.out" "${r[@]}"
+  rp=$!
+  wait_bench "$wp" "primary writers + VACUUM ($dur s)" "$ROOT/hprimary/writers.out" || ok=1
+  wait_bench "$rp" "primary readers during writes ($dur s)" "$ROOT/hprimary/readers.out" || ok=1
+  sql hprimary >/dev/null -c "VACUUM (INDEX_CLEANUP ON) h"
+  verify hprimary "primary after concurrent writes: h" "SELECT mp_hnsw_check('h')" || ok=1
+  wait_replay hprimary hstandby || ok=1
+  verify hstandby "standby: h" "SELECT mp_hnsw_check('h')" || ok=1
+  verify hstandby "standby: hbig" "SELECT mp_hnsw_check('hbig')" || ok=1
+  local fp
+  fp=$(sql hprimary -c "SELECT mp_fingerprint('h')")
+  stop hstandby
+  crash hprimary
+  start hprimary "${PRIMARY_SETTINGS[@]}" "${CRASH_SETTINGS[@]}"
+  check_recovery hprimary "$lsn0" || ok=1
+  expect hprimary "h contents survived" "SELECT mp_fingerprint('h')" "$fp" || ok=1
+  verify hprimary "after recovery: h" "SELECT mp_hnsw_check('h')" || ok=1
+  verify hprimary "after recovery: hbig" "SELECT mp_hnsw_check('hbig')" || ok=1
+  sql hprimary >/dev/null <<'SQL'
+INSERT INTO h (v) SELECT mp_rand_vec(16) FROM generate_series(1, 300);
+DELETE FROM h WHERE id % 5 = 1;
+VACUUM (INDEX_CLEANUP ON) h;
+INSERT INTO hbig (v) SELECT mp_rand_vec(3000) FROM generate_series(1, 10);
+SQL
+  verify hprimary "writes after recovery: h" "SELECT mp_hnsw_check('h')" || ok=1
+  verify hprimary "writes after recovery: hbig" "SELECT mp_hnsw_check('hbig')" || ok=1
+  return $ok
 }
 
 # ------------------------------------------------------------------------------ scenarios
@@ -869,6 +948,7 @@ scenario "wal_level=minimal: TRUNCATE / CREATE + load in one transaction, then c
 # (the primary's log shows the deliberate WAL-writer kill: only the standby's log is checked)
 scenario "full_page_writes=off: standby replays the reuse of a page whose WAL was lost" fpw_standby fpw_standby
 scenario "RUST_BACKTRACE=1 in the server's environment: no backtrace in SQL errors" backtrace backtrace
+scenario "hnsw: standby replay, concurrent inserts/queries/VACUUM, crash recovery" hnsw hprimary hstandby
 
 echo "multiprocess tests took $((SECONDS - t_start)) s"
 echo "$passed passed, $failed failed"

@@ -99,7 +99,9 @@ SET maintenance_work_mem = '1MB';
 CREATE INDEX hnm_idx ON hnm USING hnsw (v vector_l2_ops) WITH (m = 8, ef_construction = 32);
 \set VERBOSITY default
 RESET maintenance_work_mem;
+SET hnsw.ef_search = 200;
 SELECT avg(recall('hnm', '<->', v::text, 10)) >= 0.9 AS recall_after_flush FROM (SELECT v FROM hnm WHERE id % 400 = 0) s;
+RESET hnsw.ef_search;
 -- empty builds, unlogged tables, TRUNCATE, REINDEX
 CREATE UNLOGGED TABLE hne (id int, v vector(3));
 CREATE INDEX hne_idx ON hne USING hnsw (v vector_l2_ops);
