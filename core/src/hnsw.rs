@@ -61,6 +61,12 @@ pub fn max_links(m: usize, level: usize) -> usize {
     }
 }
 
+/// Room for links while a graph is built: the limit plus a quarter (see `Graph::link`).
+fn capacity(m: usize, level: usize) -> usize {
+    let max = max_links(m, level);
+    max + max / 4
+}
+
 /// The level of a node whose random draw is `hash`: ⌊−ln(u) / ln(m)⌋ for `u` uniform in
 /// (0, 1] derived from `hash`, at most `max`.
 pub fn level_from_hash(hash: u64, m: usize, max: usize) -> usize {
@@ -208,7 +214,7 @@ impl Graph {
         let mut total = 0;
         for &l in &levels {
             starts.push(total);
-            total += (1 + 2 * params.m) + l as usize * (1 + params.m);
+            total += (1 + capacity(params.m, 0)) + l as usize * (1 + capacity(params.m, 1));
         }
         let mut words = Vec::with_capacity(total);
         words.resize_with(total, || AtomicU32::new(0));
@@ -222,10 +228,10 @@ impl Graph {
         }
     }
 
-    /// Bytes a graph of `nodes` nodes takes (for memory budgets), with levels as drawn for `m`.
+    /// Bytes a graph takes per node (for memory budgets), with levels as drawn for `m`.
     pub fn bytes_per_node(m: usize) -> usize {
-        // level 0 list, the expected upper lists, start offset, level, lock share
-        4 * (1 + 2 * m) + 4 * (1 + m) / (m - 1) + 8 + 1
+        // level 0 list, the expected upper lists, start offset, level
+        4 * (1 + capacity(m, 0)) + 4 * (1 + capacity(m, 1)) / (m - 1) + 8 + 1
     }
 
     pub fn len(&self) -> usize {
@@ -255,7 +261,7 @@ impl Graph {
         if level == 0 {
             s
         } else {
-            s + (1 + 2 * self.params.m) + (level - 1) * (1 + self.params.m)
+            s + (1 + capacity(self.params.m, 0)) + (level - 1) * (1 + capacity(self.params.m, 1))
         }
     }
 
@@ -280,7 +286,7 @@ impl Graph {
 
     pub(crate) fn set_list(&self, node: u32, level: usize, links: &[u32]) {
         let s = self.list_start(node, level);
-        debug_assert!(links.len() <= max_links(self.params.m, level));
+        debug_assert!(links.len() <= capacity(self.params.m, level));
         self.words[s].store(links.len() as u32, Relaxed);
         for (k, &v) in links.iter().enumerate() {
             self.words[s + 1 + k].store(v, Relaxed);
@@ -345,9 +351,11 @@ impl Graph {
         }
     }
 
-    /// Add `new` to `node`'s neighbours on `level`; past the limit, re-select them.
+    /// Add `new` to `node`'s neighbours on `level`. A list may grow a little past its limit
+    /// (`capacity`); only then is it re-selected down to the limit, so the heuristic (the
+    /// costliest step of a build) runs once per several links instead of on every one.
+    /// [`Graph::finish`] brings every list back to its limit.
     fn link(&self, node: u32, new: u32, level: usize, dist: &impl Fn(u32, u32) -> f32) {
-        let max = max_links(self.params.m, level);
         let _g = self.lock(node);
         let s = self.list_start(node, level);
         let n = self.words[s].load(Relaxed) as usize;
@@ -356,18 +364,45 @@ impl Graph {
             return;
         }
         list.push(new);
-        if list.len() > max {
-            let mut scored: Vec<Scored> = list
-                .iter()
-                .map(|&n| Scored {
-                    dist: dist(node, n),
-                    id: n,
-                })
-                .collect();
-            scored.sort();
-            list = select_neighbours(&scored, max, dist);
+        if list.len() > capacity(self.params.m, level) {
+            list = self.reselect(node, &list, max_links(self.params.m, level), dist);
         }
         self.set_list(node, level, &list);
+    }
+
+    fn reselect(
+        &self,
+        node: u32,
+        list: &[u32],
+        max: usize,
+        dist: &impl Fn(u32, u32) -> f32,
+    ) -> Vec<u32> {
+        let mut scored: Vec<Scored> = list
+            .iter()
+            .map(|&n| Scored {
+                dist: dist(node, n),
+                id: n,
+            })
+            .collect();
+        scored.sort();
+        select_neighbours(&scored, max, dist)
+    }
+
+    /// Bring every list back to its limit (after the last insert), on every thread of the
+    /// current rayon pool.
+    pub fn finish(&self, dist: &(impl Fn(u32, u32) -> f32 + Sync)) {
+        use rayon::prelude::*;
+        (0..self.len() as u32).into_par_iter().for_each(|node| {
+            for level in 0..=self.level(node) {
+                let max = max_links(self.params.m, level);
+                let list = self.neighbours(node, level);
+                if list.len() > max {
+                    let kept = self.reselect(node, &list, max, dist);
+                    let _g = self.lock(node);
+                    self.set_list(node, level, &kept);
+                }
+            }
+        });
     }
 
     /// Move to a nearer neighbour on `level` while there is one.

@@ -49,12 +49,16 @@ fn build(points: &[Vec<f32>], m: usize, ef: usize, parallel: bool) -> Graph {
         for id in 0..10 {
             g.insert(id, &dist, &mut v);
         }
-        pool.install(|| g.insert_parallel(10..points.len() as u32, &dist));
+        pool.install(|| {
+            g.insert_parallel(10..points.len() as u32, &dist);
+            g.finish(&dist);
+        });
     } else {
         let mut v = Visited::new();
         for id in 0..points.len() as u32 {
             g.insert(id, &dist, &mut v);
         }
+        g.finish(&dist);
     }
     g
 }

@@ -210,6 +210,8 @@ impl Builder {
             pgrx::check_for_interrupts!();
             progress(pg_sys::PROGRESS_CREATEIDX_TUPLES_DONE, done as i64);
         }
+        graph.finish(&dist);
+        pgrx::check_for_interrupts!();
         progress(pg_sys::PROGRESS_CREATEIDX_SUBPHASE, PHASE_WRITE);
         let levels: Vec<u8> = (0..n).map(|i| graph.level(i) as u8).collect();
         let nodes = assign_nodes(&self.layout, &levels);

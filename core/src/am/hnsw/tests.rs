@@ -65,6 +65,7 @@ fn built_store(pts: &[Vec<f32>], m: usize, efc: usize, metric: Metric) -> MemSto
     for i in 0..pts.len() as u32 {
         graph.insert(i, &dist, &mut v);
     }
+    graph.finish(&dist);
     let nodes = assign_nodes(&layout, &levels);
     let tids: Vec<[Tid; 1]> = (0..pts.len()).map(|i| [tid(i)]).collect();
     let store = MemStore::new();
