@@ -60,7 +60,7 @@ class ClientContract:
     @pytest.mark.parametrize('method,kind,metric', index_cases())
     def test_knn_index(self, client, data, method, kind, metric):
         if method == 'hnsw':
-            require_hnsw(client.has_access_method('hnsw'))
+            require_hnsw(client.has_access_method('hnsw'), kind)
         name = f'{client.prefix}_{method}_{kind}_{metric}'
         lists = client.create_index(method, kind, metric, name)
         try:
