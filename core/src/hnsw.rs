@@ -322,13 +322,8 @@ impl Graph {
         let mut entries = vec![nearest];
         let mut chosen = vec![Vec::new(); level.min(top) + 1];
         for l in (0..=level.min(top)).rev() {
-            let found = self.search_level(
-                &entries,
-                self.params.ef_construction,
-                l,
-                &to_new,
-                visited,
-            );
+            let found =
+                self.search_level(&entries, self.params.ef_construction, l, &to_new, visited);
             let max = max_links(self.params.m, l);
             let candidates: Vec<Scored> = found.iter().filter(|s| s.id != id).copied().collect();
             chosen[l] = select_neighbours(&candidates, max, dist);
@@ -359,7 +354,9 @@ impl Graph {
         let _g = self.lock(node);
         let s = self.list_start(node, level);
         let n = self.words[s].load(Relaxed) as usize;
-        let mut list: Vec<u32> = (0..n).map(|k| self.words[s + 1 + k].load(Relaxed)).collect();
+        let mut list: Vec<u32> = (0..n)
+            .map(|k| self.words[s + 1 + k].load(Relaxed))
+            .collect();
         if list.contains(&new) {
             return;
         }

@@ -32,9 +32,7 @@ use std::collections::{BinaryHeap, HashMap, HashSet};
 use super::{Error, VacuumStats, META_BLOCK};
 use crate::distance::Metric;
 use crate::hnsw::{max_links, select_neighbours, Graph, Scored, Visited};
-use crate::pages::hnsw::{
-    HnswLayout, MAX_TIDS, NONE, STATE_DEAD, STATE_EMPTY, STATE_LIVE,
-};
+use crate::pages::hnsw::{HnswLayout, MAX_TIDS, NONE, STATE_DEAD, STATE_EMPTY, STATE_LIVE};
 use crate::pages::{init_page, AmMeta, Meta, MetaError, PAGE_HEADER, PAGE_SIZE};
 use crate::scan::pair_distance;
 use crate::store::{PageStore, Record};
@@ -86,7 +84,10 @@ pub fn am_meta(m: usize, ef_construction: usize, entry: Option<(u32, usize)>) ->
 }
 
 fn set_entry(meta: &mut Meta, entry: Option<(u32, usize)>) {
-    if let AmMeta::Hnsw { m, ef_construction, .. } = meta.am {
+    if let AmMeta::Hnsw {
+        m, ef_construction, ..
+    } = meta.am
+    {
         meta.am = am_meta(m as usize, ef_construction as usize, entry);
     }
 }
@@ -203,7 +204,10 @@ impl<'s, S: PageStore> Hnsw<'s, S> {
             let mut buf = Vec::with_capacity(vb);
             for &n in ids.iter() {
                 self.vector_into(n, &mut buf);
-                out.push(Scored { dist: f(&buf), id: n });
+                out.push(Scored {
+                    dist: f(&buf),
+                    id: n,
+                });
             }
         }
     }
@@ -458,7 +462,9 @@ impl<'s, S: PageStore> Hnsw<'s, S> {
                 let mut scored: Vec<Scored> = new_list
                     .iter()
                     .map(|&x| Scored {
-                        dist: vectors.get(&x).map_or(f32::INFINITY, |v| self.pair(&own, v)),
+                        dist: vectors
+                            .get(&x)
+                            .map_or(f32::INFINITY, |v| self.pair(&own, v)),
                         id: x,
                     })
                     .collect();
@@ -651,8 +657,15 @@ impl<'s, S: PageStore> Hnsw<'s, S> {
             if level <= top {
                 s.visited.insert(at.id);
                 let mut states = HashMap::new();
-                let found =
-                    s.search_level(self, blocks, &f, &[at], h.ef_construction, level, Some(&mut states));
+                let found = s.search_level(
+                    self,
+                    blocks,
+                    &f,
+                    &[at],
+                    h.ef_construction,
+                    level,
+                    Some(&mut states),
+                );
                 searched = found
                     .iter()
                     .filter(|c| states.get(&c.id) == Some(&STATE_LIVE) && !gone.contains(&c.id))
@@ -939,7 +952,12 @@ pub fn write_build<'v>(
             layout.write_new_record(&mut graph_page, n, level, tids(i as u32));
             for l in 0..=level {
                 links.clear();
-                links.extend(graph.neighbours(i as u32, l).iter().map(|&x| nodes[x as usize]));
+                links.extend(
+                    graph
+                        .neighbours(i as u32, l)
+                        .iter()
+                        .map(|&x| nodes[x as usize]),
+                );
                 layout.set_neighbours(&mut graph_page, n, l, &links);
             }
             let v = vector(i as u32);

@@ -44,7 +44,10 @@ fn build(points: &[Vec<f32>], m: usize, ef: usize, parallel: bool) -> Graph {
     let dist = |a: u32, b: u32| l2_squared(&points[a as usize], &points[b as usize]);
     if parallel {
         // The first nodes alone, then the rest on two threads.
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
         let mut v = Visited::new();
         for id in 0..10 {
             g.insert(id, &dist, &mut v);
@@ -125,7 +128,10 @@ fn structure_invariants() {
                 sorted.sort();
                 sorted.dedup();
                 assert_eq!(sorted.len(), n.len(), "no duplicate links");
-                assert!(n.iter().all(|&x| g.level(x) >= l), "links stay on the level");
+                assert!(
+                    n.iter().all(|&x| g.level(x) >= l),
+                    "links stay on the level"
+                );
             }
             assert!(
                 node == entry || !g.neighbours(node, 0).is_empty(),
@@ -200,7 +206,10 @@ fn levels_are_geometric() {
     for l in 1..4 {
         let expect = n as f64 / 16f64.powi(l as i32);
         let got = counts[l] as f64;
-        assert!((got - expect).abs() < 5.0 * expect.sqrt() + 3.0, "level {l}: {got} vs {expect}");
+        assert!(
+            (got - expect).abs() < 5.0 * expect.sqrt() + 3.0,
+            "level {l}: {got} vs {expect}"
+        );
     }
     assert!((0..n).all(|i| level_from_hash(i, 2, 5) <= 5));
 }

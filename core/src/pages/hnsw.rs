@@ -371,7 +371,16 @@ mod tests {
         init_page(&mut page);
         l.init_graph_page(&mut page);
         assert!(HnswLayout::is_graph_page(&page));
-        let tids = [Tid { block: 7, offset: 3 }, Tid { block: 1 << 20, offset: 9 }];
+        let tids = [
+            Tid {
+                block: 7,
+                offset: 3,
+            },
+            Tid {
+                block: 1 << 20,
+                offset: 9,
+            },
+        ];
         l.write_new_record(&mut page, 1, 0, &tids[..1]);
         l.write_new_record(&mut page, 2, 2, &tids);
         l.set_neighbours(&mut page, 2, 0, &[5, 6, 7]);

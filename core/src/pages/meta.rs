@@ -98,7 +98,12 @@ impl Meta {
                 entry_level,
             } => (
                 2,
-                [m as u64 | (ef_construction as u64) << 16, entry as u64, entry_level as u64, 0],
+                [
+                    m as u64 | (ef_construction as u64) << 16,
+                    entry as u64,
+                    entry_level as u64,
+                    0,
+                ],
             ),
         };
         put_u32(page, h + 8, kind);

@@ -29,7 +29,9 @@ use vector_core::tid::Tid;
 use super::{node_level, options, unindexable};
 use crate::am::heap::scan_heap;
 use crate::am::{am_error, column_dims, dimension_mismatch, ensure_pool, opclass_metric, progress};
-use crate::storage::{log_all_pages, log_init_fork, write_meta_unlogged, BulkPage, RelStore, WalWrite};
+use crate::storage::{
+    log_all_pages, log_init_fork, write_meta_unlogged, BulkPage, RelStore, WalWrite,
+};
 use crate::types::error;
 
 const PHASE_LOAD: i64 = 2;
@@ -149,7 +151,10 @@ impl Builder {
         let hash = h.finish();
         if let Some(&n) = self.by_hash.get(&hash) {
             if self.vectors.get(n) == bytes {
-                let more = self.more_tids.entry(n).or_insert_with(|| vec![self.tids[n as usize]]);
+                let more = self
+                    .more_tids
+                    .entry(n)
+                    .or_insert_with(|| vec![self.tids[n as usize]]);
                 if more.len() < MAX_TIDS {
                     more.push(tid);
                     return;

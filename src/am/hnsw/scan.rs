@@ -92,7 +92,9 @@ impl AmScan for HnswScan {
             let ef = EF_SEARCH.get() as usize;
             let round = if !self.started {
                 self.started = true;
-                let entry = HnswMeta::of(&meta).unwrap_or_else(|e| am_error(index, e)).entry;
+                let entry = HnswMeta::of(&meta)
+                    .unwrap_or_else(|e| am_error(index, e))
+                    .entry;
                 self.search.start(&idx, entry, &f, ef)
             } else if ITERATIVE_SCAN.get() == IterativeScan::Off {
                 self.done = true;

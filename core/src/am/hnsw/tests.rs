@@ -13,7 +13,9 @@ fn points(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
 
 fn uniform(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
     let mut rng = SmallRng::seed_from_u64(seed);
-    (0..n).map(|_| (0..dim).map(|_| rng.gen_range(-1.0..1.0)).collect()).collect()
+    (0..n)
+        .map(|_| (0..dim).map(|_| rng.gen_range(-1.0..1.0)).collect())
+        .collect()
 }
 
 /// `n` points and `q` queries from the same distribution.
@@ -58,7 +60,14 @@ fn built_store(pts: &[Vec<f32>], m: usize, efc: usize, metric: Metric) -> MemSto
         levels.clone(),
     );
     let stored: Vec<Vec<u8>> = pts.iter().map(|p| bytes(p)).collect();
-    let dist = |a: u32, b: u32| pair_distance(metric, ElemKind::F32, &stored[a as usize], &stored[b as usize]);
+    let dist = |a: u32, b: u32| {
+        pair_distance(
+            metric,
+            ElemKind::F32,
+            &stored[a as usize],
+            &stored[b as usize],
+        )
+    };
     // In order, on one thread: deterministic (a parallel build links the same way, in an
     // order that varies from run to run).
     let mut v = Visited::new();
@@ -118,7 +127,13 @@ fn scan(store: &MemStore, q: &[f32], ef: usize) -> Vec<(f32, Tid)> {
     out
 }
 
-fn recall(store: &MemStore, rows: &[(Tid, Vec<f32>)], queries: &[Vec<f32>], metric: Metric, ef: usize) -> f64 {
+fn recall(
+    store: &MemStore,
+    rows: &[(Tid, Vec<f32>)],
+    queries: &[Vec<f32>],
+    metric: Metric,
+    ef: usize,
+) -> f64 {
     let k = 10;
     let mut hits = 0;
     for q in queries {
@@ -141,7 +156,10 @@ fn recall(store: &MemStore, rows: &[(Tid, Vec<f32>)], queries: &[Vec<f32>], metr
 }
 
 fn all_rows(pts: &[Vec<f32>]) -> Vec<(Tid, Vec<f32>)> {
-    pts.iter().enumerate().map(|(i, p)| (tid(i), p.clone())).collect()
+    pts.iter()
+        .enumerate()
+        .map(|(i, p)| (tid(i), p.clone()))
+        .collect()
 }
 
 #[test]
@@ -162,7 +180,8 @@ fn inserts_into_an_empty_index_and_duplicates_share_a_node() {
     {
         let (idx, _) = Hnsw::open(&store).unwrap();
         for (i, p) in pts.iter().enumerate() {
-            idx.insert(tid(i), &bytes(p), level_from_hash(i as u64, 8, 8)).unwrap();
+            idx.insert(tid(i), &bytes(p), level_from_hash(i as u64, 8, 8))
+                .unwrap();
         }
     }
     let r = recall(&store, &all_rows(&pts), &queries, Metric::L2, 64);
@@ -178,12 +197,19 @@ fn inserts_into_an_empty_index_and_duplicates_share_a_node() {
     let after = HnswMeta::of(&idx.read_meta().unwrap()).unwrap().nodes;
     assert_eq!(after - before, 2, "duplicates share nodes of up to 10 rows");
     let got = scan(&store, &same, 40);
-    let zero: Vec<Tid> = got.iter().filter(|(d, _)| *d == 0.0).map(|&(_, t)| t).collect();
+    let zero: Vec<Tid> = got
+        .iter()
+        .filter(|(d, _)| *d == 0.0)
+        .map(|&(_, t)| t)
+        .collect();
     assert_eq!(zero.len(), 15);
     // Wrong sizes are refused.
     assert!(matches!(
         idx.insert(tid(1), &bytes(&[1.0; 3]), 0),
-        Err(Error::Dimensions { expected: 16, got: 12 })
+        Err(Error::Dimensions {
+            expected: 16,
+            got: 12
+        })
     ));
 }
 
@@ -210,7 +236,10 @@ fn iterative_rounds_return_every_node_once() {
     }
     assert_eq!(seen.len(), pts.len(), "every node in {rounds} rounds");
     // The first round holds the exact 10 nearest here (a small, easy graph).
-    let mut truth: Vec<f32> = pts.iter().map(|p| score_bytes(ElemKind::F32, 8, &query, &bytes(p))).collect();
+    let mut truth: Vec<f32> = pts
+        .iter()
+        .map(|p| score_bytes(ElemKind::F32, 8, &query, &bytes(p)))
+        .collect();
     truth.sort_by(f32::total_cmp);
     for (c, t) in first.iter().zip(&truth).take(10) {
         assert_eq!(c.dist, *t);
@@ -237,7 +266,11 @@ fn check_links(store: &MemStore) {
         for l in 0..=level {
             idx.neighbours(n, l, &mut list);
             for &x in &list {
-                assert_ne!(idx.rows(x).state, STATE_EMPTY, "{n} links to freed {x} on {l}");
+                assert_ne!(
+                    idx.rows(x).state,
+                    STATE_EMPTY,
+                    "{n} links to freed {x} on {l}"
+                );
             }
         }
     }
@@ -255,7 +288,10 @@ fn vacuum_repairs_links_and_recall_holds() {
     let pts = all;
     let store = built_store(&pts, 8, 40, Metric::L2);
     let mut rng = SmallRng::seed_from_u64(5);
-    let dead: HashSet<Tid> = (0..pts.len()).filter(|_| rng.gen_bool(0.6)).map(tid).collect();
+    let dead: HashSet<Tid> = (0..pts.len())
+        .filter(|_| rng.gen_bool(0.6))
+        .map(tid)
+        .collect();
     let (idx, _) = Hnsw::open(&store).unwrap();
     let mut waited = 0;
     let stats = idx
@@ -265,9 +301,15 @@ fn vacuum_repairs_links_and_recall_holds() {
     assert_eq!(stats.removed as usize, dead.len());
     assert_eq!(stats.live as usize, pts.len() - dead.len());
     check_links(&store);
-    let rows: Vec<(Tid, Vec<f32>)> = all_rows(&pts).into_iter().filter(|(t, _)| !dead.contains(t)).collect();
+    let rows: Vec<(Tid, Vec<f32>)> = all_rows(&pts)
+        .into_iter()
+        .filter(|(t, _)| !dead.contains(t))
+        .collect();
     for q in &queries {
-        assert!(scan(&store, q, 40).iter().all(|(_, t)| !dead.contains(t)), "no dead row returned");
+        assert!(
+            scan(&store, q, 40).iter().all(|(_, t)| !dead.contains(t)),
+            "no dead row returned"
+        );
     }
     let r = recall(&store, &rows, &queries, Metric::L2, 64);
     // The reference: an index built afresh over the rows left.
@@ -276,20 +318,38 @@ fn vacuum_repairs_links_and_recall_holds() {
     let fresh_rows: Vec<(Tid, Vec<f32>)> = all_rows(&left);
     let reference = recall(&fresh, &fresh_rows, &queries, Metric::L2, 64);
     eprintln!("after deleting 60%: recall@10 {r:.3}, built afresh {reference:.3}");
-    assert!(r >= reference - 0.03 && r >= 0.85, "recall@10 after vacuum {r} (afresh {reference})");
+    assert!(
+        r >= reference - 0.03 && r >= 0.85,
+        "recall@10 after vacuum {r} (afresh {reference})"
+    );
     // A second VACUUM with nothing to do changes nothing and counts the same rows.
-    let again = idx.bulk_delete(&mut |_| false, &mut || {}, &mut || {}).unwrap();
-    assert_eq!((again.live as usize, again.removed as usize), (rows.len(), 0));
+    let again = idx
+        .bulk_delete(&mut |_| false, &mut || {}, &mut || {})
+        .unwrap();
+    assert_eq!(
+        (again.live as usize, again.removed as usize),
+        (rows.len(), 0)
+    );
     // Inserting after VACUUM still works and finds the new rows.
     for (j, p) in uniform(200, 12, 43).iter().enumerate() {
-        idx.insert(tid(50_000 + j), &bytes(p), level_from_hash(j as u64 + 7, 8, 8)).unwrap();
+        idx.insert(
+            tid(50_000 + j),
+            &bytes(p),
+            level_from_hash(j as u64 + 7, 8, 8),
+        )
+        .unwrap();
         let got = scan(&store, p, 40);
         assert_eq!(got[0].1, tid(50_000 + j));
     }
     // Deleting everything leaves an empty graph that takes inserts again.
-    let stats = idx.bulk_delete(&mut |_| true, &mut || {}, &mut || {}).unwrap();
+    let stats = idx
+        .bulk_delete(&mut |_| true, &mut || {}, &mut || {})
+        .unwrap();
     assert_eq!(stats.live, 0.0);
-    assert!(HnswMeta::of(&idx.read_meta().unwrap()).unwrap().entry.is_none());
+    assert!(HnswMeta::of(&idx.read_meta().unwrap())
+        .unwrap()
+        .entry
+        .is_none());
     assert!(scan(&store, &pts[0], 40).is_empty());
     idx.insert(tid(1), &bytes(&pts[0]), 0).unwrap();
     assert_eq!(scan(&store, &pts[0], 40), vec![(0.0, tid(1))]);
@@ -323,12 +383,19 @@ fn crash_after_every_record_of_an_insert() {
         let store = MemStore::from_pages(store.snapshot());
         check_links(&store);
         for (i, p) in pts.iter().enumerate().step_by(7) {
-            assert!(scan(&store, p, 40).iter().any(|&(_, t)| t == tid(i)), "crash at {k}: row {i} lost");
+            assert!(
+                scan(&store, p, 40).iter().any(|&(_, t)| t == tid(i)),
+                "crash at {k}: row {i} lost"
+            );
         }
         let (idx, _) = Hnsw::open(&store).unwrap();
         let other = vec![-0.25f32; 8];
         idx.insert(tid(8888), &bytes(&other), 1).unwrap();
-        assert_eq!(scan(&store, &other, 40)[0], (0.0, tid(8888)), "crash at {k}");
+        assert_eq!(
+            scan(&store, &other, 40)[0],
+            (0.0, tid(8888)),
+            "crash at {k}"
+        );
     }
 }
 
@@ -336,12 +403,15 @@ fn crash_after_every_record_of_an_insert() {
 fn vectors_larger_than_a_page() {
     let dims = 2100;
     let mut rng = SmallRng::seed_from_u64(61);
-    let pts: Vec<Vec<f32>> = (0..120).map(|_| (0..dims).map(|_| rng.gen_range(-1.0..1.0)).collect()).collect();
+    let pts: Vec<Vec<f32>> = (0..120)
+        .map(|_| (0..dims).map(|_| rng.gen_range(-1.0..1.0)).collect())
+        .collect();
     let store = empty_store(dims, 4, 16, Metric::L2);
     let (idx, _) = Hnsw::open(&store).unwrap();
     assert_eq!(idx.layout.pages_per_vec, 2);
     for (i, p) in pts.iter().enumerate() {
-        idx.insert(tid(i), &bytes(p), level_from_hash(i as u64, 4, 4)).unwrap();
+        idx.insert(tid(i), &bytes(p), level_from_hash(i as u64, 4, 4))
+            .unwrap();
     }
     for (i, p) in pts.iter().enumerate().step_by(10) {
         assert_eq!(scan(&store, p, 40)[0], (0.0, tid(i)));
