@@ -33,6 +33,52 @@ pub trait PageStore {
     fn read(&self, block: u32) -> Self::Page<'_>;
     /// Start a record (a WAL record: up to four pages changed atomically).
     fn record(&self) -> Self::Record<'_>;
+
+    /// Read the byte ranges `spans` (block, offset, length; sorted by block), calling `f(i,
+    /// bytes)` for each in order, every page share-locked while its spans are read. A store
+    /// may first fetch all the pages and start loading the spans into the CPU cache, so that
+    /// their memory latencies overlap instead of adding up (a graph search scores a node's
+    /// neighbours, a few dozen scattered vectors, at once).
+    fn read_spans(&self, spans: &[Span], f: &mut dyn FnMut(usize, &[u8])) {
+        let mut i = 0;
+        while i < spans.len() {
+            let block = spans[i].block;
+            let page = self.read(block);
+            while i < spans.len() && spans[i].block == block {
+                let s = spans[i];
+                f(i, &page[s.offset..s.offset + s.len]);
+                i += 1;
+            }
+        }
+    }
+}
+
+/// A byte range of one page: what [`PageStore::read_spans`] reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Span {
+    pub block: u32,
+    pub offset: usize,
+    pub len: usize,
+}
+
+/// Ask the CPU to start loading `len` bytes at `ptr` into its cache (a hint: nothing is read,
+/// so the memory need not be locked or even valid).
+#[inline]
+pub fn prefetch(ptr: *const u8, len: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let mut off = 0;
+        while off < len {
+            // SAFETY: prefetching never faults and reads nothing.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(ptr.wrapping_add(off) as *const i8) };
+            off += 64;
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (ptr, len);
+    }
 }
 
 /// Pages changed together: every change reaches the store at [`Record::commit`], none if the

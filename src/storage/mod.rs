@@ -27,7 +27,7 @@
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use vector_core::pages::{Meta, MetaError, PAGE_HEADER, PAGE_SIZE};
-use vector_core::store::{PageStore, Record};
+use vector_core::store::{PageStore, Record, Span};
 
 use crate::types::error_with_detail;
 
@@ -36,6 +36,7 @@ pub mod backend_cache;
 pub type BlockNumber = pg_sys::BlockNumber;
 pub const META_BLOCK: BlockNumber = 0;
 
+const BUFFER_LOCK_UNLOCK: i32 = 0;
 const BUFFER_LOCK_SHARE: i32 = 1;
 const BUFFER_LOCK_EXCLUSIVE: i32 = 2;
 
@@ -173,10 +174,13 @@ impl BufferHints {
         self.hints.get(i).copied().unwrap_or(0)
     }
 
+    /// Remember `buf` for block `i` (growing the hints past the size they were taken with:
+    /// an index being inserted into gains blocks while it is read).
     pub fn set(&mut self, i: usize, buf: pg_sys::Buffer) {
-        if let Some(slot) = self.hints.get_mut(i) {
-            *slot = buf;
+        if i >= self.hints.len() {
+            self.hints.resize(i + 1, 0);
         }
+        self.hints[i] = buf;
     }
 
     /// Keep the hints for the next scan (a few indexes at most).
@@ -254,6 +258,175 @@ impl Record for WalWrite {
     }
     fn commit(self) {
         WalWrite::commit(self)
+    }
+}
+
+/// An index as a page store, like [`RelStore`], whose reads go first to the buffer that held
+/// each block at this backend's last read of it ([`BufferHints`]): a graph search reads a few
+/// hundred scattered pages per query, and `ReadRecentBuffer` pins a page still in its buffer
+/// without the buffer-mapping lookup that otherwise costs as much as the distances. The hints
+/// are put back for the next scan when the store is dropped.
+pub struct HintedStore {
+    rel: pg_sys::Relation,
+    hints: std::cell::RefCell<Option<BufferHints>>,
+    none: Strategy,
+    pins: usize,
+}
+
+impl HintedStore {
+    pub fn new(rel: pg_sys::Relation) -> HintedStore {
+        HintedStore {
+            rel,
+            hints: std::cell::RefCell::new(Some(BufferHints::take(rel, block_count(rel) as usize))),
+            none: Strategy(std::ptr::null_mut()),
+            pins: pin_budget(rel).max(1),
+        }
+    }
+}
+
+impl Drop for HintedStore {
+    fn drop(&mut self) {
+        if let Some(h) = self.hints.get_mut().take() {
+            if !unwinding() {
+                h.put_back();
+            }
+        }
+    }
+}
+
+impl PageStore for HintedStore {
+    type Page<'a> = PageRead;
+    type Record<'a> = WalWrite;
+
+    fn blocks(&self) -> u32 {
+        block_count(self.rel)
+    }
+
+    fn read(&self, block: u32) -> PageRead {
+        let mut hints = self.hints.borrow_mut();
+        let hints = hints.as_mut().expect("hints are there until drop");
+        let page = PageRead::with_hint(self.rel, block, hints.get(block as usize), &self.none);
+        hints.set(block as usize, page.buffer());
+        page
+    }
+
+    fn record(&self) -> WalWrite {
+        WalWrite::start(self.rel)
+    }
+
+    /// Pin every page of a batch first (no lock yet), start the CPU loading each span, then
+    /// lock and read the pages one at a time: one page lock at a time, as everywhere, so
+    /// readers never wait on each other's writers in a cycle. The buffer headers a batch will
+    /// pin are prefetched too: a pin is an atomic update of a header that is, in a big buffer
+    /// pool, rarely in the CPU cache.
+    fn read_spans(&self, spans: &[Span], f: &mut dyn FnMut(usize, &[u8])) {
+        let batch = self.pins.min(MAX_BATCH_PINS);
+        let mut blocks: Vec<(u32, pg_sys::Buffer)> = Vec::with_capacity(batch);
+        let mut pins: Vec<Pin> = Vec::with_capacity(batch);
+        let mut i = 0;
+        while i < spans.len() {
+            // The next `batch` distinct pages from span `i` on, and their hints.
+            let mut held = self.hints.borrow_mut();
+            let hints = held.as_mut().expect("hints are there until drop");
+            blocks.clear();
+            let mut end = i;
+            while end < spans.len() {
+                let block = spans[end].block;
+                if blocks.last().is_none_or(|&(b, _)| b != block) {
+                    if blocks.len() == batch {
+                        break;
+                    }
+                    let hint = hints.get(block as usize);
+                    if hint > 0 {
+                        prefetch_header(hint);
+                    }
+                    blocks.push((block, hint));
+                }
+                end += 1;
+            }
+            let mut s = i;
+            for &(block, hint) in &blocks {
+                let buf = pin_with_hint(self.rel, block, hint);
+                hints.set(block as usize, buf);
+                pins.push(Pin { buf, block });
+                let page = unsafe { pg_sys::BufferGetPage(buf) } as *const u8;
+                while s < end && spans[s].block == block {
+                    let span = spans[s];
+                    vector_core::store::prefetch(page.wrapping_add(span.offset), span.len);
+                    s += 1;
+                }
+            }
+            drop(held);
+            for pin in pins.drain(..) {
+                unsafe { pg_sys::LockBuffer(pin.buf, BUFFER_LOCK_SHARE) };
+                let page = unsafe {
+                    std::slice::from_raw_parts(
+                        pg_sys::BufferGetPage(pin.buf) as *const u8,
+                        PAGE_SIZE,
+                    )
+                };
+                while i < end && spans[i].block == pin.block {
+                    let span = spans[i];
+                    f(i, &page[span.offset..span.offset + span.len]);
+                    i += 1;
+                }
+                unsafe { pg_sys::LockBuffer(pin.buf, BUFFER_LOCK_UNLOCK) };
+            }
+        }
+    }
+}
+
+/// Pages one [`PageStore::read_spans`] batch keeps pinned at most: 7 stays within the
+/// backend's array of pin counts (8 entries; more spill into a hash table, which costs more
+/// than the overlap gains), and below the store's share of the buffer pool ([`pin_budget`]).
+const MAX_BATCH_PINS: usize = 7;
+
+/// Start loading shared buffer `buf`'s header into the CPU cache.
+fn prefetch_header(buf: pg_sys::Buffer) {
+    unsafe {
+        let header = pg_sys::BufferDescriptors.wrapping_add(buf as usize - 1);
+        vector_core::store::prefetch(header as *const u8, 64);
+    }
+}
+
+/// A pinned (not locked) buffer, unpinned on drop.
+struct Pin {
+    buf: pg_sys::Buffer,
+    block: u32,
+}
+
+impl Drop for Pin {
+    fn drop(&mut self) {
+        if !unwinding() {
+            unsafe { pg_sys::ReleaseBuffer(self.buf) }
+        }
+    }
+}
+
+/// Pin `block`, through buffer `hint` if it still holds it.
+fn pin_with_hint(
+    rel: pg_sys::Relation,
+    block: BlockNumber,
+    hint: pg_sys::Buffer,
+) -> pg_sys::Buffer {
+    unsafe {
+        if hint != 0
+            && pg_sys::ReadRecentBuffer(
+                (*rel).rd_node,
+                pg_sys::ForkNumber::MAIN_FORKNUM,
+                block,
+                hint,
+            )
+        {
+            return hint;
+        }
+        pg_sys::ReadBufferExtended(
+            rel,
+            pg_sys::ForkNumber::MAIN_FORKNUM,
+            block,
+            pg_sys::ReadBufferMode::RBM_NORMAL,
+            std::ptr::null_mut(),
+        )
     }
 }
 

@@ -35,7 +35,7 @@ use crate::hnsw::{max_links, select_neighbours, Graph, Scored, Visited};
 use crate::pages::hnsw::{HnswLayout, MAX_TIDS, NONE, STATE_DEAD, STATE_EMPTY, STATE_LIVE};
 use crate::pages::{init_page, AmMeta, Meta, MetaError, PAGE_HEADER, PAGE_SIZE};
 use crate::scan::pair_distance;
-use crate::store::{PageStore, Record};
+use crate::store::{PageStore, Record, Span};
 use crate::tid::Tid;
 
 /// An hnsw index over a page store.
@@ -184,22 +184,23 @@ impl<'s, S: PageStore> Hnsw<'s, S> {
         ids.sort_unstable(); // node order is vector page order
         let vb = self.layout.vec_bytes;
         if self.layout.pages_per_vec == 1 {
-            let mut i = 0;
-            while i < ids.len() {
-                let block = self.layout.vector_at(ids[i]).0;
-                let page = self.store.read(block);
-                while i < ids.len() {
-                    let (b, off) = self.layout.vector_at(ids[i]);
-                    if b != block {
-                        break;
+            let spans: Vec<Span> = ids
+                .iter()
+                .map(|&n| {
+                    let (block, offset) = self.layout.vector_at(n);
+                    Span {
+                        block,
+                        offset,
+                        len: vb,
                     }
-                    out.push(Scored {
-                        dist: f(&page[off..off + vb]),
-                        id: ids[i],
-                    });
-                    i += 1;
-                }
-            }
+                })
+                .collect();
+            self.store.read_spans(&spans, &mut |i, bytes| {
+                out.push(Scored {
+                    dist: f(bytes),
+                    id: ids[i],
+                })
+            });
         } else {
             let mut buf = Vec::with_capacity(vb);
             for &n in ids.iter() {

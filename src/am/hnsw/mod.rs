@@ -21,7 +21,7 @@ use vector_core::tid::Tid;
 
 use super::skeleton::{routine, VectorAm};
 use super::{am_error, AmRoutine};
-use crate::storage::RelStore;
+use crate::storage::{HintedStore, RelStore};
 
 pub const DEFAULT_M: i32 = 16;
 pub const DEFAULT_EF_CONSTRUCTION: i32 = 64;
@@ -188,7 +188,7 @@ impl VectorAm for Hnsw {
     }
 
     fn insert(index: pg_sys::Relation, tid: Tid, values: &[f32], bytes: &[u8]) {
-        let store = RelStore(index);
+        let store = HintedStore::new(index);
         let (idx, _) = Index::open(&store).unwrap_or_else(|e| am_error(index, e));
         if values.len() != idx.layout.dims {
             super::dimension_mismatch(idx.layout.dims as u32, values.len());

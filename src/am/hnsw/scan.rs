@@ -20,7 +20,7 @@ use vector_core::scan::{score_bytes, Query};
 use super::{IterativeScan, EF_SEARCH, ITERATIVE_SCAN, MAX_SCAN_TUPLES, SCAN_MEM_MULTIPLIER};
 use crate::am::am_error;
 use crate::am::skeleton::AmScan;
-use crate::storage::RelStore;
+use crate::storage::HintedStore;
 use crate::types::error;
 
 pub struct HnswScan {
@@ -45,7 +45,7 @@ impl AmScan for HnswScan {
     }
 
     fn rescan(&mut self, index: pg_sys::Relation, query: Option<Vec<f32>>) {
-        let store = RelStore(index);
+        let store = HintedStore::new(index);
         let (idx, _) = Index::open(&store).unwrap_or_else(|e| am_error(index, e));
         let query = match query {
             Some(q) if q.len() != idx.layout.dims => error(
@@ -85,7 +85,7 @@ impl AmScan for HnswScan {
                 return None;
             }
             let query = self.query.as_ref()?;
-            let store = RelStore(index);
+            let store = HintedStore::new(index);
             let (idx, meta) = Index::open(&store).unwrap_or_else(|e| am_error(index, e));
             let (elem, dims) = (idx.layout.elem, idx.layout.dims);
             let f = |b: &[u8]| score_bytes(elem, dims, query, b);
@@ -124,7 +124,7 @@ impl AmScan for HnswScan {
 
 impl HnswScan {
     /// Queue the rows of the live nodes of `round`.
-    fn queue(&mut self, idx: &Index<'_, RelStore>, round: &[Scored]) {
+    fn queue(&mut self, idx: &Index<'_, HintedStore>, round: &[Scored]) {
         for c in round {
             let rows = idx.rows(c.id);
             if rows.state == STATE_LIVE {
