@@ -104,6 +104,39 @@ pub fn select_neighbours(
     kept.into_iter().map(|s| s.id).collect()
 }
 
+/// What building a graph needs of its nodes' vectors: the distance between two nodes, and a
+/// hint that a node's vector is about to be read (a build over vectors larger than the CPU
+/// cache spends most of its time waiting for memory; starting the loads of a node's
+/// neighbours together overlaps those waits). Any `Fn(u32, u32) -> f32` is one, without hints.
+pub trait Points: Sync {
+    fn dist(&self, a: u32, b: u32) -> f32;
+    fn prefetch(&self, _node: u32) {}
+}
+
+impl<F: Fn(u32, u32) -> f32 + Sync> Points for F {
+    fn dist(&self, a: u32, b: u32) -> f32 {
+        self(a, b)
+    }
+}
+
+/// [`Points`] over vectors held as bytes in their element format (`get(node)`), measured with
+/// [`crate::scan::pair_distance`] and prefetched before they are read.
+pub struct BytePoints<'a, F: Fn(u32) -> &'a [u8] + Sync> {
+    pub metric: crate::distance::Metric,
+    pub elem: crate::elem::ElemKind,
+    pub get: F,
+}
+
+impl<'a, F: Fn(u32) -> &'a [u8] + Sync> Points for BytePoints<'a, F> {
+    fn dist(&self, a: u32, b: u32) -> f32 {
+        crate::scan::pair_distance(self.metric, self.elem, (self.get)(a), (self.get)(b))
+    }
+    fn prefetch(&self, node: u32) {
+        let v = (self.get)(node);
+        crate::store::prefetch(v.as_ptr(), v.len());
+    }
+}
+
 /// A set of node ids (open addressing), cleared in time proportional to its size.
 pub struct Visited {
     slots: Vec<u32>,
@@ -295,7 +328,7 @@ impl Graph {
 
     /// Link node `id` into the graph (each node once; threads may insert different nodes at
     /// the same time). `dist(a, b)` is the distance between two nodes.
-    pub fn insert(&self, id: u32, dist: &(impl Fn(u32, u32) -> f32 + Sync), visited: &mut Visited) {
+    pub fn insert(&self, id: u32, points: &impl Points, visited: &mut Visited) {
         let level = self.level(id);
         let entry = {
             let mut e = self.entry.lock().unwrap();
@@ -308,22 +341,30 @@ impl Graph {
             }
         };
         let (entry, top) = entry;
-        let to_new = |other: u32| dist(id, other);
+        let to_new = |other: u32| points.dist(id, other);
+        let pre = |n: u32| points.prefetch(n);
+        let dist = |a: u32, b: u32| points.dist(a, b);
         let mut nearest = Scored {
             dist: to_new(entry),
             id: entry,
         };
         let mut scratch = Vec::new();
         for l in (level + 1..=top).rev() {
-            nearest = self.greedy(nearest, l, &to_new, &mut scratch);
+            nearest = self.greedy(nearest, l, &to_new, &pre, &mut scratch);
         }
         // Choose the neighbours on every level first, then write the node's own lists, then
         // the links back: the node is reachable only once all its lists are there.
         let mut entries = vec![nearest];
         let mut chosen = vec![Vec::new(); level.min(top) + 1];
         for l in (0..=level.min(top)).rev() {
-            let found =
-                self.search_level(&entries, self.params.ef_construction, l, &to_new, visited);
+            let found = self.search_level(
+                &entries,
+                self.params.ef_construction,
+                l,
+                &to_new,
+                &pre,
+                visited,
+            );
             let max = max_links(self.params.m, l);
             let candidates: Vec<Scored> = found.iter().filter(|s| s.id != id).copied().collect();
             chosen[l] = select_neighbours(&candidates, max, dist);
@@ -335,7 +376,7 @@ impl Graph {
         }
         for (l, list) in chosen.iter().enumerate() {
             for &n in list {
-                self.link(n, id, l, dist);
+                self.link(n, id, l, &dist);
             }
         }
         if level > top {
@@ -387,14 +428,15 @@ impl Graph {
 
     /// Bring every list back to its limit (after the last insert), on every thread of the
     /// current rayon pool.
-    pub fn finish(&self, dist: &(impl Fn(u32, u32) -> f32 + Sync)) {
+    pub fn finish(&self, points: &impl Points) {
+        let dist = |a: u32, b: u32| points.dist(a, b);
         use rayon::prelude::*;
         (0..self.len() as u32).into_par_iter().for_each(|node| {
             for level in 0..=self.level(node) {
                 let max = max_links(self.params.m, level);
                 let list = self.neighbours(node, level);
                 if list.len() > max {
-                    let kept = self.reselect(node, &list, max, dist);
+                    let kept = self.reselect(node, &list, max, &dist);
                     let _g = self.lock(node);
                     self.set_list(node, level, &kept);
                 }
@@ -408,11 +450,13 @@ impl Graph {
         mut at: Scored,
         level: usize,
         to: &impl Fn(u32) -> f32,
+        pre: &impl Fn(u32),
         scratch: &mut Vec<u32>,
     ) -> Scored {
         loop {
             let mut moved = false;
             self.neighbours_into(at.id, level, scratch);
+            scratch.iter().for_each(|&n| pre(n));
             for &n in scratch.iter() {
                 let d = Scored { dist: to(n), id: n };
                 if d < at {
@@ -433,6 +477,7 @@ impl Graph {
         ef: usize,
         level: usize,
         to: &impl Fn(u32) -> f32,
+        pre: &impl Fn(u32),
         visited: &mut Visited,
     ) -> Vec<Scored> {
         visited.clear();
@@ -453,10 +498,9 @@ impl Graph {
                 break;
             }
             self.neighbours_into(c.id, level, &mut scratch);
+            scratch.retain(|&n| visited.insert(n));
+            scratch.iter().for_each(|&n| pre(n));
             for &n in &scratch {
-                if !visited.insert(n) {
-                    continue;
-                }
                 let d = Scored { dist: to(n), id: n };
                 if best.len() < ef || d < *best.peek().unwrap() {
                     frontier.push(Reverse(d));
@@ -482,21 +526,17 @@ impl Graph {
         };
         let mut scratch = Vec::new();
         for l in (1..=top).rev() {
-            at = self.greedy(at, l, to, &mut scratch);
+            at = self.greedy(at, l, to, &|_| {}, &mut scratch);
         }
-        self.search_level(&[at], ef.max(1), 0, to, &mut Visited::new())
+        self.search_level(&[at], ef.max(1), 0, to, &|_| {}, &mut Visited::new())
     }
 
     /// Insert nodes `range` on every thread of the current rayon pool.
-    pub fn insert_parallel(
-        &self,
-        range: std::ops::Range<u32>,
-        dist: &(impl Fn(u32, u32) -> f32 + Sync),
-    ) {
+    pub fn insert_parallel(&self, range: std::ops::Range<u32>, points: &impl Points) {
         use rayon::prelude::*;
         range
             .into_par_iter()
-            .for_each_init(Visited::new, |visited, id| self.insert(id, dist, visited));
+            .for_each_init(Visited::new, |visited, id| self.insert(id, points, visited));
     }
 }
 

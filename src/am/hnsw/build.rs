@@ -20,10 +20,9 @@ use pgrx::prelude::*;
 use vector_core::am::hnsw::{am_meta, assign_nodes, write_build, Hnsw as Index};
 use vector_core::distance::Metric;
 use vector_core::elem::ElemKind;
-use vector_core::hnsw::{Graph, Params, Visited};
+use vector_core::hnsw::{BytePoints, Graph, Params, Visited};
 use vector_core::pages::hnsw::{HnswLayout, MAX_TIDS};
 use vector_core::pages::Meta;
-use vector_core::scan::pair_distance;
 use vector_core::tid::Tid;
 
 use super::{node_level, options, unindexable};
@@ -197,7 +196,11 @@ impl Builder {
             std::mem::take(&mut self.levels),
         );
         let (metric, elem, vectors) = (self.metric, self.elem, &self.vectors);
-        let dist = |a: u32, b: u32| pair_distance(metric, elem, vectors.get(a), vectors.get(b));
+        let dist = BytePoints {
+            metric,
+            elem,
+            get: |n| vectors.get(n),
+        };
         ensure_pool();
         // The first nodes on one thread (a graph of a handful of nodes gains nothing from
         // two), then chunks on every core, answering cancel requests in between.
