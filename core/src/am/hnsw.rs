@@ -213,17 +213,44 @@ impl<'s, S: PageStore> Hnsw<'s, S> {
         }
     }
 
-    /// The vectors of `ids`.
-    fn load_vectors(&self, ids: &[u32], blocks: u32) -> HashMap<u32, Vec<u8>> {
-        let mut out = HashMap::with_capacity(ids.len());
-        let mut buf = Vec::new();
-        for &n in ids {
-            if !out.contains_key(&n) && self.exists(n, blocks) {
+    /// Copies of the vectors of `ids` (those whose pages exist), read in batches.
+    fn load_vectors(&self, ids: &[u32], blocks: u32) -> VectorSet {
+        let mut set = VectorSet {
+            ids: ids
+                .iter()
+                .copied()
+                .filter(|&n| self.exists(n, blocks))
+                .collect(),
+            bytes: Vec::new(),
+            len: self.layout.vec_bytes,
+        };
+        set.ids.sort_unstable();
+        set.ids.dedup();
+        set.bytes.reserve(set.ids.len() * set.len);
+        if self.layout.pages_per_vec == 1 {
+            let spans: Vec<Span> = set
+                .ids
+                .iter()
+                .map(|&n| {
+                    let (block, offset) = self.layout.vector_at(n);
+                    Span {
+                        block,
+                        offset,
+                        len: set.len,
+                    }
+                })
+                .collect();
+            let bytes = &mut set.bytes;
+            self.store
+                .read_spans(&spans, &mut |_, v| bytes.extend_from_slice(v));
+        } else {
+            let mut buf = Vec::new();
+            for &n in &set.ids {
                 self.vector_into(n, &mut buf);
-                out.insert(n, buf.clone());
+                set.bytes.extend_from_slice(&buf);
             }
         }
-        out
+        set
     }
 
     fn pair(&self, a: &[u8], b: &[u8]) -> f32 {
@@ -310,15 +337,14 @@ impl<'s, S: PageStore> Hnsw<'s, S> {
                 if l == 0 {
                     // A row whose vector is already there joins that node.
                     for c in live.iter().take(4) {
-                        if vectors.get(&c.id).is_some_and(|v| v == vector)
-                            && self.add_tid(c.id, tid)
+                        if vectors.get(c.id).is_some_and(|v| v == vector) && self.add_tid(c.id, tid)
                         {
                             return Ok(());
                         }
                     }
                 }
                 chosen[l] = select_neighbours(&live, max_links(h.m, l), |a, b| {
-                    match (vectors.get(&a), vectors.get(&b)) {
+                    match (vectors.get(a), vectors.get(b)) {
                         (Some(x), Some(y)) => self.pair(x, y),
                         _ => f32::INFINITY,
                     }
@@ -456,22 +482,23 @@ impl<'s, S: PageStore> Hnsw<'s, S> {
             new_list.push(n);
             if new_list.len() > max {
                 let blocks = self.store.blocks();
-                let mut vectors = self.load_vectors(&new_list, blocks);
-                vectors.insert(n, n_vector.to_vec());
-                let mut own = Vec::new();
-                self.vector_into(c, &mut own);
+                let mut wanted = list.clone();
+                wanted.push(c);
+                let mut vectors = self.load_vectors(&wanted, blocks);
+                vectors.insert(n, n_vector);
+                let Some(own) = vectors.get(c).map(<[u8]>::to_vec) else {
+                    return; // c's pages are gone (cannot happen while it is linked)
+                };
                 let mut scored: Vec<Scored> = new_list
                     .iter()
                     .map(|&x| Scored {
-                        dist: vectors
-                            .get(&x)
-                            .map_or(f32::INFINITY, |v| self.pair(&own, v)),
+                        dist: vectors.get(x).map_or(f32::INFINITY, |v| self.pair(&own, v)),
                         id: x,
                     })
                     .collect();
                 scored.sort();
                 new_list = select_neighbours(&scored, max, |a, b| {
-                    match (vectors.get(&a), vectors.get(&b)) {
+                    match (vectors.get(a), vectors.get(b)) {
                         (Some(x), Some(y)) => self.pair(x, y),
                         _ => f32::INFINITY,
                     }
@@ -694,7 +721,7 @@ impl<'s, S: PageStore> Hnsw<'s, S> {
             let mut scored: Vec<Scored> = candidates
                 .iter()
                 .filter_map(|&x| {
-                    vectors.get(&x).map(|v| Scored {
+                    vectors.get(x).map(|v| Scored {
                         dist: self.pair(&own, v),
                         id: x,
                     })
@@ -702,13 +729,39 @@ impl<'s, S: PageStore> Hnsw<'s, S> {
                 .collect();
             scored.sort();
             let new = select_neighbours(&scored, max, |a, b| {
-                match (vectors.get(&a), vectors.get(&b)) {
+                match (vectors.get(a), vectors.get(b)) {
                     (Some(x), Some(y)) => self.pair(x, y),
                     _ => f32::INFINITY,
                 }
             });
             if self.write_list_if_unchanged(n, level, &list, &new) {
                 return;
+            }
+        }
+    }
+}
+
+/// Copies of some nodes' vectors, found by node number (sorted numbers, one flat buffer).
+struct VectorSet {
+    ids: Vec<u32>,
+    bytes: Vec<u8>,
+    len: usize,
+}
+
+impl VectorSet {
+    fn get(&self, n: u32) -> Option<&[u8]> {
+        let i = self.ids.binary_search(&n).ok()?;
+        Some(&self.bytes[i * self.len..(i + 1) * self.len])
+    }
+
+    /// Add (or replace) node `n`'s vector.
+    fn insert(&mut self, n: u32, v: &[u8]) {
+        match self.ids.binary_search(&n) {
+            Ok(i) => self.bytes[i * self.len..(i + 1) * self.len].copy_from_slice(v),
+            Err(i) => {
+                self.ids.insert(i, n);
+                let at = i * self.len;
+                self.bytes.splice(at..at, v.iter().copied());
             }
         }
     }
