@@ -162,11 +162,13 @@ thread_local! {
 }
 
 impl BufferHints {
-    /// Take the hints for `rel` (empty if none), sized for `blocks` blocks.
+    /// Take the hints for `rel` (empty if none), sized for at least `blocks` blocks.
     pub fn take(rel: pg_sys::Relation, blocks: usize) -> BufferHints {
         let key = backend_cache::cache_key(rel, 0);
         let mut hints = backend_cache::take(&HINTS, key).unwrap_or_default();
-        hints.resize(blocks, 0);
+        if hints.len() < blocks {
+            hints.resize(blocks, 0);
+        }
         BufferHints { key, hints }
     }
 
@@ -277,7 +279,8 @@ impl HintedStore {
     pub fn new(rel: pg_sys::Relation) -> HintedStore {
         HintedStore {
             rel,
-            hints: std::cell::RefCell::new(Some(BufferHints::take(rel, block_count(rel) as usize))),
+            // Sized as blocks are read (no relation size lookup per scan).
+            hints: std::cell::RefCell::new(Some(BufferHints::take(rel, 0))),
             none: Strategy(std::ptr::null_mut()),
             pins: pin_budget(rel).max(1),
         }

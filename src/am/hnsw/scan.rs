@@ -12,9 +12,10 @@ use std::collections::VecDeque;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use vector_core::am::hnsw::{Hnsw as Index, HnswMeta, Search};
+use vector_core::distance::Metric;
 use vector_core::hnsw::Scored;
 use vector_core::order::Candidate;
-use vector_core::pages::hnsw::STATE_LIVE;
+use vector_core::pages::hnsw::{HnswLayout, STATE_LIVE};
 use vector_core::scan::{score_bytes, Query};
 
 use super::{IterativeScan, EF_SEARCH, ITERATIVE_SCAN, MAX_SCAN_TUPLES, SCAN_MEM_MULTIPLIER};
@@ -26,7 +27,12 @@ use crate::types::error;
 pub struct HnswScan {
     query: Option<Query>,
     search: Search,
+    /// Nodes of the last round not returned yet, nearest first; their rows are read only when
+    /// the scan gets to them (a LIMIT 10 over ef_search = 100 reads 10 records, not 100).
+    pending: VecDeque<Scored>,
     rows: VecDeque<Candidate>,
+    /// The index's layout and metric, from the meta page at rescan.
+    shape: Option<(HnswLayout, Metric)>,
     started: bool,
     done: bool,
     last: f32,
@@ -37,7 +43,9 @@ impl AmScan for HnswScan {
         HnswScan {
             query: None,
             search: Search::new(false),
+            pending: VecDeque::new(),
             rows: VecDeque::new(),
+            shape: None,
             started: false,
             done: false,
             last: f32::NEG_INFINITY,
@@ -64,7 +72,9 @@ impl AmScan for HnswScan {
             None => Query::null(idx.metric),
         };
         self.query = Some(query);
+        self.shape = Some((idx.layout, idx.metric));
         self.search = Search::new(ITERATIVE_SCAN.get() != IterativeScan::Off);
+        self.pending.clear();
         self.rows.clear();
         self.started = false;
         self.done = false;
@@ -80,6 +90,23 @@ impl AmScan for HnswScan {
                 }
                 self.last = c.dist;
                 return Some(c);
+            }
+            if let Some(node) = self.pending.pop_front() {
+                let store = HintedStore::new(index);
+                let (layout, metric) = self.shape.expect("set at rescan");
+                let idx = Index {
+                    store: &store,
+                    layout,
+                    metric,
+                };
+                let rows = idx.rows(node.id);
+                if rows.state == STATE_LIVE {
+                    self.rows.extend(rows.tids.iter().map(|t| Candidate {
+                        dist: node.dist,
+                        id: t.pack(),
+                    }));
+                }
+                continue;
             }
             if self.done {
                 return None;
@@ -110,30 +137,16 @@ impl AmScan for HnswScan {
                 self.done = r.is_empty();
                 r
             };
-            self.queue(&idx, &round);
+            self.pending.extend(round);
             pgrx::check_for_interrupts!();
         }
     }
 
     fn end(&mut self) {
         self.search = Search::new(false);
+        self.pending = VecDeque::new();
         self.rows = VecDeque::new();
         self.query = None;
-    }
-}
-
-impl HnswScan {
-    /// Queue the rows of the live nodes of `round`.
-    fn queue(&mut self, idx: &Index<'_, HintedStore>, round: &[Scored]) {
-        for c in round {
-            let rows = idx.rows(c.id);
-            if rows.state == STATE_LIVE {
-                self.rows.extend(rows.tids.iter().map(|t| Candidate {
-                    dist: c.dist,
-                    id: t.pack(),
-                }));
-            }
-        }
     }
 }
 
