@@ -13,6 +13,7 @@ pub mod hnsw;
 pub mod kmeans;
 pub mod order;
 pub mod pages;
+pub mod rabitq;
 pub mod scan;
 pub mod sparse;
 pub mod store;
