@@ -4,6 +4,7 @@
 #
 #   bash scripts/bench-hnsw.sh                       # real384: 120,000 x 384 text-like embeddings
 #   DATASET=clustered128 bash scripts/bench-hnsw.sh  # vector-bench synthetic 1,000,000 x 128
+#   DATASET=real128 bash scripts/bench-hnsw.sh       # 1,000,000 x 128 text-like embeddings
 #   METRIC=cosine bash scripts/bench-hnsw.sh
 #   dry run without our hnsw (ivfflat stands in for it):
 #   ROWS=20000 ROUNDS=1 EXT_INDEX=ivfflat:lists=100 INSERT_BASE=16000 INSERT_TIMED=4000 \
@@ -23,7 +24,10 @@
 #      the index method (hnsw) is still missing, bench_ext is recreated (FRESH_DB=1 always
 #      recreates both databases);
 #   4. dataset: real384 = bench/embeddings.py (ROWS x 384 + NQ held-out queries, .npy, cached
-#      in BENCH_DIR/vectors); clustered128 = vector-bench's synthetic clustered data
+#      in BENCH_DIR/vectors); real128 = the same generator at 128 dimensions (1,000,000 rows:
+#      low intrinsic dimension, like SIFT-style 1M x 128 sets and unlike isotropic clusters, where
+#      no hnsw reaches recall 0.95 at ef_search 400); clustered128 = vector-bench's synthetic
+#      clustered data
 #      (-n ROWS --dim 128 --clusters 1000, cached with its ground truth by `vector-bench gen`);
 #   5. ROUNDS timed rounds; each round runs vector-bench for both extensions (order alternating
 #      between rounds): load the table once (reused while the data set is unchanged), build the
@@ -40,8 +44,8 @@
 #      ours/pgvector, build time, index size and insert rows/s with their ratios.
 #
 # Environment knobs (defaults in brackets):
-#   DATASET [real384]        real384 | clustered128
-#   ROWS                     base rows [real384: 120000, clustered128: 1000000]
+#   DATASET [real384]        real384 | real128 | clustered128
+#   ROWS                     base rows [real384: 120000, real128 and clustered128: 1000000]
 #   NQ [1000]                queries;  SEED [42]: dataset seed
 #   SPREAD                   clustered128: vector-bench --spread [vector-bench's default, 0.2]
 #   METRIC [l2]              l2 | cosine | ip
@@ -78,8 +82,9 @@ step() { log "[$(( $(date +%s) - T_START ))s] $*"; }
 DATASET=${DATASET:-real384}
 case $DATASET in
   real384) ROWS=${ROWS:-120000}; DIM=384 ;;
+  real128) ROWS=${ROWS:-1000000}; DIM=128 ;;
   clustered128) ROWS=${ROWS:-1000000}; DIM=128 ;;
-  *) die "DATASET must be real384 or clustered128, not '$DATASET'" ;;
+  *) die "DATASET must be real384, real128 or clustered128, not '$DATASET'" ;;
 esac
 NQ=${NQ:-1000}
 SEED=${SEED:-42}
@@ -219,21 +224,22 @@ if [ "$RUN_PGV" = 1 ]; then
 fi
 
 # ---- 4. dataset -----------------------------------------------------------------------------
-embeddings() {  # embeddings ROWS -> prints base and queries paths
-  local rows=$1 name="real384-n$1-q$NQ-s$SEED"
-  "$PY" bench/embeddings.py --rows "$rows" --dim 384 --queries "$NQ" --seed "$SEED" \
+embeddings() {  # embeddings ROWS [DIM] -> prints base and queries paths
+  local rows=$1 dim=${2:-384}
+  local name="real$dim-n$rows-q$NQ-s$SEED"
+  "$PY" bench/embeddings.py --rows "$rows" --dim "$dim" --queries "$NQ" --seed "$SEED" \
     --out-dir "$BENCH_DIR/vectors" --name "$name" >/dev/null
   printf '%s\n%s\n' "$BENCH_DIR/vectors/$name.base.npy" "$BENCH_DIR/vectors/$name.queries.npy"
 }
 META=
 case $DATASET in
-  real384)
-    step "dataset: bench/embeddings.py --rows $ROWS (cached in $BENCH_DIR/vectors)"
-    mapfile -t F < <(embeddings "$ROWS")
+  real384|real128)
+    step "dataset: bench/embeddings.py --rows $ROWS --dim $DIM (cached in $BENCH_DIR/vectors)"
+    mapfile -t F < <(embeddings "$ROWS" "$DIM")
     [ -f "${F[0]:-}" ] && [ -f "${F[1]:-}" ] || die "bench/embeddings.py failed"
     DATA_ARGS=(--data "${F[0]}" --queries "${F[1]}" --nq "$NQ")
     META=${F[0]%.base.npy}.json
-    TABLE=items_real384 ;;
+    TABLE=items_$DATASET ;;
   clustered128)
     DATA_ARGS=(-n "$ROWS" --dim 128 --clusters 1000 --seed "$SEED" --nq "$NQ")
     [ -n "${SPREAD:-}" ] && DATA_ARGS+=(--spread "$SPREAD")
