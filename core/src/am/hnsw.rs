@@ -184,23 +184,13 @@ impl<'s, S: PageStore> Hnsw<'s, S> {
         ids.sort_unstable(); // node order is vector page order
         let vb = self.layout.vec_bytes;
         if self.layout.pages_per_vec == 1 {
-            let spans: Vec<Span> = ids
-                .iter()
-                .map(|&n| {
-                    let (block, offset) = self.layout.vector_at(n);
-                    Span {
-                        block,
-                        offset,
-                        len: vb,
-                    }
-                })
-                .collect();
-            self.store.read_spans(&spans, &mut |i, bytes| {
-                out.push(Scored {
-                    dist: f(bytes),
-                    id: ids[i],
-                })
-            });
+            self.store
+                .read_spans(&self.vector_spans(ids), &mut |i, bytes| {
+                    out.push(Scored {
+                        dist: f(bytes),
+                        id: ids[i],
+                    })
+                });
         } else {
             let mut buf = Vec::with_capacity(vb);
             for &n in ids.iter() {
@@ -211,6 +201,20 @@ impl<'s, S: PageStore> Hnsw<'s, S> {
                 });
             }
         }
+    }
+
+    /// Where the vectors of `ids` (sorted, each within one page) are.
+    fn vector_spans(&self, ids: &[u32]) -> Vec<Span> {
+        ids.iter()
+            .map(|&n| {
+                let (block, offset) = self.layout.vector_at(n);
+                Span {
+                    block,
+                    offset,
+                    len: self.layout.vec_bytes,
+                }
+            })
+            .collect()
     }
 
     /// Copies of the vectors of `ids` (those whose pages exist), read in batches.
@@ -228,18 +232,7 @@ impl<'s, S: PageStore> Hnsw<'s, S> {
         set.ids.dedup();
         set.bytes.reserve(set.ids.len() * set.len);
         if self.layout.pages_per_vec == 1 {
-            let spans: Vec<Span> = set
-                .ids
-                .iter()
-                .map(|&n| {
-                    let (block, offset) = self.layout.vector_at(n);
-                    Span {
-                        block,
-                        offset,
-                        len: set.len,
-                    }
-                })
-                .collect();
+            let spans = self.vector_spans(&set.ids);
             let bytes = &mut set.bytes;
             self.store
                 .read_spans(&spans, &mut |_, v| bytes.extend_from_slice(v));
