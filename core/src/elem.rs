@@ -10,6 +10,8 @@ pub enum ElemKind {
     F16 = 1,
     /// Postgres' `bit`: `dims` is the bit length, packed most significant bit first.
     Bit = 2,
+    /// `sparsevec`: variable length ([`crate::sparse::encode`]); `dims` is the dimension.
+    Sparse = 3,
 }
 
 impl ElemKind {
@@ -19,6 +21,8 @@ impl ElemKind {
             ElemKind::F32 => dims * 4,
             ElemKind::F16 => dims * 2,
             ElemKind::Bit => dims.div_ceil(8),
+            // The longest an index stores.
+            ElemKind::Sparse => crate::sparse::stored_len(crate::sparse::HNSW_MAX_NNZ),
         }
     }
 
@@ -27,6 +31,7 @@ impl ElemKind {
             0 => Some(ElemKind::F32),
             1 => Some(ElemKind::F16),
             2 => Some(ElemKind::Bit),
+            3 => Some(ElemKind::Sparse),
             _ => None,
         }
     }
@@ -85,7 +90,7 @@ mod tests {
     fn opclass_codes_round_trip_and_reject_others() {
         let metrics = [Metric::L2, Metric::InnerProduct, Metric::Cosine, Metric::L1];
         let mut seen = std::collections::HashSet::new();
-        let pairs = [ElemKind::F32, ElemKind::F16]
+        let pairs = [ElemKind::F32, ElemKind::F16, ElemKind::Sparse]
             .into_iter()
             .flat_map(|e| metrics.map(|m| (e, m)))
             .chain([
@@ -101,7 +106,8 @@ mod tests {
         }
         let bit_l2 = opclass_code(ElemKind::Bit, Metric::L2);
         let f32_hamming = opclass_code(ElemKind::F32, Metric::Hamming);
-        for bad in [-1, 6, 15, 3 << 4, i32::MAX, bit_l2, f32_hamming] {
+        let sparse_jaccard = opclass_code(ElemKind::Sparse, Metric::Jaccard);
+        for bad in [-1, 6, 15, 4 << 4, i32::MAX, bit_l2, f32_hamming, sparse_jaccard] {
             assert_eq!(decode_opclass(bad), None, "{bad}");
         }
     }

@@ -16,6 +16,8 @@ pub struct Query {
     /// For the bit metrics: the query bit string packed as stored (most significant bit of
     /// each byte first), from `values` (0 or 1 each).
     pub bits: Vec<u8>,
+    /// For `sparsevec`: the query as an index stores it ([`crate::sparse::encode`]).
+    pub stored: Vec<u8>,
     /// A NULL query (`ORDER BY v <-> NULL`): every distance is NaN, so all rows tie and come
     /// out in id order.
     pub null: bool,
@@ -34,6 +36,19 @@ impl Query {
             values,
             norm_sq,
             bits,
+            stored: Vec::new(),
+            null: false,
+        }
+    }
+
+    /// A `sparsevec` query, as stored ([`crate::sparse::encode`]).
+    pub fn sparse(metric: Metric, stored: Vec<u8>) -> Query {
+        Query {
+            metric,
+            values: Vec::new(),
+            norm_sq: 0.0,
+            bits: Vec::new(),
+            stored,
             null: false,
         }
     }
@@ -45,6 +60,7 @@ impl Query {
             values: Vec::new(),
             norm_sq: 0.0,
             bits: Vec::new(),
+            stored: Vec::new(),
             null: true,
         }
     }
@@ -89,6 +105,17 @@ pub fn score_bytes(elem: ElemKind, dims: usize, q: &Query, bytes: &[u8]) -> f32 
 /// them as the query).
 pub fn pair_distance(metric: Metric, elem: ElemKind, a: &[u8], b: &[u8]) -> f32 {
     match elem {
+        ElemKind::Sparse => {
+            use crate::sparse;
+            let (mut ca, mut cb) = Default::default();
+            let (x, y) = (sparse::stored_view(a, &mut ca), sparse::stored_view(b, &mut cb));
+            match metric {
+                Metric::L2 => sparse::l2_squared(x, y),
+                Metric::InnerProduct => -sparse::inner_product(x, y),
+                Metric::L1 => sparse::l1(x, y),
+                _ => sparse::cosine_distance(x, y) as f32,
+            }
+        }
         ElemKind::Bit => {
             let d = match metric {
                 Metric::Jaccard => crate::bits::jaccard(a, b),
@@ -145,6 +172,15 @@ fn distances(elem: ElemKind, dims: usize, q: &Query, bytes: &[u8], count: usize,
         }
         return;
     }
+    if elem == ElemKind::Sparse {
+        let mut at = 0;
+        for o in out[..count].iter_mut() {
+            let len = crate::sparse::stored_len_of(&bytes[at..]).expect("a stored sparse vector");
+            *o = pair_distance(q.metric, elem, &q.stored, &bytes[at..at + len]);
+            at += len;
+        }
+        return;
+    }
     let n = count * dims;
     match elem {
         ElemKind::F32 => {
@@ -157,7 +193,7 @@ fn distances(elem: ElemKind, dims: usize, q: &Query, bytes: &[u8], count: usize,
             let data = as_f16(bytes, n, &mut aligned);
             distance::batch_f16(q.metric, &q.values, q.norm_sq, data, &mut out[..count]);
         }
-        ElemKind::Bit => unreachable!("handled above"),
+        ElemKind::Bit | ElemKind::Sparse => unreachable!("handled above"),
     }
 }
 

@@ -436,6 +436,62 @@ pub fn cmp(a: SparseRef, b: SparseRef) -> Ordering {
     a.dim.cmp(&b.dim)
 }
 
+/// Most non-zero elements of a `sparsevec` an hnsw index holds (pgvector's limit).
+pub const HNSW_MAX_NNZ: usize = 1000;
+
+/// Bytes of a sparse vector with `nnz` elements as an index stores it.
+pub fn stored_len(nnz: usize) -> usize {
+    4 + 8 * nnz
+}
+
+/// A sparse vector as an index stores it (native endianness, 4-byte aligned where it lies):
+/// `nnz u32, indices[nnz] i32, values[nnz] f32`. The dimension is the index's.
+pub fn encode(indices: &[i32], values: &[f32]) -> Vec<u8> {
+    debug_assert_eq!(indices.len(), values.len());
+    let mut out = Vec::with_capacity(stored_len(indices.len()));
+    out.extend_from_slice(&(indices.len() as u32).to_ne_bytes());
+    for i in indices {
+        out.extend_from_slice(&i.to_ne_bytes());
+    }
+    for v in values {
+        out.extend_from_slice(&v.to_ne_bytes());
+    }
+    out
+}
+
+/// Length of the stored sparse vector at the start of `bytes` (`None`: too short to hold it).
+pub fn stored_len_of(bytes: &[u8]) -> Option<usize> {
+    let nnz = u32::from_ne_bytes(bytes.get(..4)?.try_into().ok()?) as usize;
+    let len = stored_len(nnz);
+    (bytes.len() >= len).then_some(len)
+}
+
+/// A stored sparse vector's element lists, read in place when `bytes` is 4-byte aligned (pages
+/// and the build's arena are), else copied into `copy`.
+pub fn stored_view<'a>(bytes: &'a [u8], copy: &'a mut (Vec<i32>, Vec<f32>)) -> SparseRef<'a> {
+    let nnz = stored_len_of(bytes).map_or(0, |l| (l - 4) / 8);
+    let idx = &bytes[4..4 + 4 * nnz];
+    let val = &bytes[4 + 4 * nnz..4 + 8 * nnz];
+    // SAFETY: every bit pattern is a valid i32 and f32.
+    let (ip, im, _) = unsafe { idx.align_to::<i32>() };
+    let (vp, vm, _) = unsafe { val.align_to::<f32>() };
+    if ip.is_empty() && vp.is_empty() && im.len() == nnz && vm.len() == nnz {
+        return SparseRef {
+            dim: 0,
+            indices: im,
+            values: vm,
+        };
+    }
+    let word = |c: &[u8]| -> [u8; 4] { c.try_into().unwrap() };
+    copy.0 = idx.chunks_exact(4).map(|c| i32::from_ne_bytes(word(c))).collect();
+    copy.1 = val.chunks_exact(4).map(|c| f32::from_ne_bytes(word(c))).collect();
+    SparseRef {
+        dim: 0,
+        indices: &copy.0,
+        values: &copy.1,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

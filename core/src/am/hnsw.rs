@@ -1,8 +1,9 @@
 //! The `hnsw` index on pages: search, insert, VACUUM, and the page images of a build.
 //!
 //! ```text
-//!  block 0        meta page (AmMeta::Hnsw: m, ef_construction, entry node and its level;
-//!                 n_slots = node numbers handed out)
+//!  block 0        meta page (AmMeta::Hnsw: m, ef_construction, entry node and its level,
+//!                 for variable-length vectors the vector pages per segment and the spill
+//!                 segment; n_slots = node numbers handed out)
 //!  block 1 …      segments of 1 + V blocks: a graph page, then V vector pages
 //!                 (crate::pages::hnsw draws both)
 //! ```
@@ -32,7 +33,9 @@ use std::collections::{BinaryHeap, HashMap, HashSet};
 use super::{Error, VacuumStats, META_BLOCK};
 use crate::distance::Metric;
 use crate::hnsw::{max_links, select_neighbours, Graph, Scored, Visited};
-use crate::pages::hnsw::{HnswLayout, MAX_TIDS, NONE, STATE_DEAD, STATE_EMPTY, STATE_LIVE};
+use crate::pages::hnsw::{
+    HnswLayout, Packer, MAX_TIDS, NONE, STATE_DEAD, STATE_EMPTY, STATE_LIVE,
+};
 use crate::pages::{init_page, AmMeta, Meta, MetaError, PAGE_HEADER, PAGE_SIZE};
 use crate::scan::pair_distance;
 use crate::store::{PageStore, Record, Span};
@@ -52,6 +55,10 @@ pub struct HnswMeta {
     pub ef_construction: usize,
     pub entry: Option<(u32, usize)>,
     pub nodes: u32,
+    /// Vector pages per segment of a variable layout (0: the layout's default).
+    pub vec_pages: usize,
+    /// The segment variable-length vectors spill to when their own has no room.
+    pub spill: Option<u32>,
 }
 
 impl HnswMeta {
@@ -62,11 +69,15 @@ impl HnswMeta {
                 ef_construction,
                 entry,
                 entry_level,
+                vec_pages,
+                spill,
             } => Ok(HnswMeta {
                 m: m as usize,
                 ef_construction: ef_construction as usize,
                 entry: (entry != NONE).then_some((entry, entry_level as usize)),
                 nodes: meta.n_slots.min(u32::MAX as u64) as u32,
+                vec_pages: vec_pages as usize,
+                spill: spill.checked_sub(1),
             }),
             _ => Err(Error::Meta(MetaError::Corrupt)),
         }
@@ -80,15 +91,32 @@ pub fn am_meta(m: usize, ef_construction: usize, entry: Option<(u32, usize)>) ->
         ef_construction: ef_construction as u16,
         entry: entry.map_or(NONE, |e| e.0),
         entry_level: entry.map_or(0, |e| e.1 as u8),
+        vec_pages: 0,
+        spill: 0,
     }
 }
 
-fn set_entry(meta: &mut Meta, entry: Option<(u32, usize)>) {
+/// `meta.am` with vector pages per segment `pages` (a variable layout's build sets them).
+pub fn with_vec_pages(mut am: AmMeta, pages: usize) -> AmMeta {
+    if let AmMeta::Hnsw { vec_pages, .. } = &mut am {
+        *vec_pages = pages as u16;
+    }
+    am
+}
+
+fn set_entry(meta: &mut Meta, to: Option<(u32, usize)>) {
     if let AmMeta::Hnsw {
-        m, ef_construction, ..
-    } = meta.am
+        entry, entry_level, ..
+    } = &mut meta.am
     {
-        meta.am = am_meta(m as usize, ef_construction as usize, entry);
+        *entry = to.map_or(NONE, |e| e.0);
+        *entry_level = to.map_or(0, |e| e.1 as u8);
+    }
+}
+
+fn set_spill(meta: &mut Meta, segment: u32) {
+    if let AmMeta::Hnsw { spill, .. } = &mut meta.am {
+        *spill = segment + 1;
     }
 }
 
@@ -105,7 +133,7 @@ impl<'s, S: PageStore> Hnsw<'s, S> {
         if meta.dims == 0 || !(2..=100).contains(&h.m) {
             return Err(Error::Meta(MetaError::Corrupt));
         }
-        let layout = HnswLayout::new(meta.dims as usize, meta.elem, h.m);
+        let layout = HnswLayout::new(meta.dims as usize, meta.elem, h.m).with_vec_pages(h.vec_pages);
         Ok((
             Hnsw {
                 store,
@@ -122,6 +150,9 @@ impl<'s, S: PageStore> Hnsw<'s, S> {
 
     /// Node `n`'s pages exist among `blocks` blocks.
     fn exists(&self, n: u32, blocks: u32) -> bool {
+        if self.layout.variable {
+            return self.layout.graph_block(n) < blocks;
+        }
         let (vb, _) = self.layout.vector_at(n);
         vb + self.layout.pages_per_vec as u32 <= blocks
     }
@@ -160,6 +191,14 @@ impl<'s, S: PageStore> Hnsw<'s, S> {
     /// Node `n`'s vector, copied into `out`.
     pub fn vector_into(&self, n: u32, out: &mut Vec<u8>) {
         out.clear();
+        if self.layout.variable {
+            let blocks = self.store.blocks();
+            if let Some(&(_, span)) = self.places(&[n], blocks).first() {
+                self.store
+                    .read_spans(&[span], &mut |_, v| out.extend_from_slice(v));
+            }
+            return;
+        }
         let (block, off) = self.layout.vector_at(n);
         if self.layout.pages_per_vec == 1 {
             out.extend_from_slice(&self.store.read(block)[off..off + self.layout.vec_bytes]);
@@ -183,7 +222,16 @@ impl<'s, S: PageStore> Hnsw<'s, S> {
         ids.retain(|&n| self.exists(n, blocks));
         ids.sort_unstable(); // node order is vector page order
         let vb = self.layout.vec_bytes;
-        if self.layout.pages_per_vec == 1 {
+        if self.layout.variable {
+            let placed = self.places(ids, blocks);
+            let spans: Vec<Span> = placed.iter().map(|p| p.1).collect();
+            self.store.read_spans(&spans, &mut |i, bytes| {
+                out.push(Scored {
+                    dist: f(bytes),
+                    id: placed[i].0,
+                })
+            });
+        } else if self.layout.pages_per_vec == 1 {
             self.store
                 .read_spans(&self.vector_spans(ids), &mut |i, bytes| {
                     out.push(Scored {
@@ -201,6 +249,39 @@ impl<'s, S: PageStore> Hnsw<'s, S> {
                 });
             }
         }
+    }
+
+    /// Where the vectors of `ids` (sorted) are in a variable layout, from their records: the
+    /// nodes that have one on an existing page, in page order.
+    fn places(&self, ids: &[u32], blocks: u32) -> Vec<(u32, Span)> {
+        let mut out = Vec::with_capacity(ids.len());
+        let mut k = 0;
+        while k < ids.len() {
+            let gb = self.layout.graph_block(ids[k]);
+            let end = k + ids[k..]
+                .iter()
+                .take_while(|&&n| self.layout.graph_block(n) == gb)
+                .count();
+            if gb < blocks {
+                let page = self.store.read(gb);
+                if HnswLayout::is_graph_page(&page) {
+                    for &n in &ids[k..end] {
+                        let r = self.layout.rec(&page, n);
+                        if r.state() == STATE_EMPTY {
+                            continue;
+                        }
+                        if let Some((block, offset, len)) = r.vector_place() {
+                            if block < blocks {
+                                out.push((n, Span { block, offset, len }));
+                            }
+                        }
+                    }
+                }
+            }
+            k = end;
+        }
+        out.sort_unstable_by_key(|p| (p.1.block, p.1.offset));
+        out
     }
 
     /// Where the vectors of `ids` (sorted, each within one page) are.
@@ -226,11 +307,29 @@ impl<'s, S: PageStore> Hnsw<'s, S> {
                 .filter(|&n| self.exists(n, blocks))
                 .collect(),
             bytes: Vec::new(),
-            len: self.layout.vec_bytes,
+            starts: Vec::new(),
         };
         set.ids.sort_unstable();
         set.ids.dedup();
-        set.bytes.reserve(set.ids.len() * set.len);
+        if self.layout.variable {
+            let placed = self.places(&set.ids, blocks);
+            let mut got: Vec<(u32, Vec<u8>)> = Vec::with_capacity(placed.len());
+            let spans: Vec<Span> = placed.iter().map(|p| p.1).collect();
+            self.store
+                .read_spans(&spans, &mut |i, v| got.push((placed[i].0, v.to_vec())));
+            got.sort_unstable_by_key(|g| g.0);
+            set.ids.clear();
+            for (n, v) in got {
+                set.ids.push(n);
+                set.starts.push(set.bytes.len());
+                set.bytes.extend_from_slice(&v);
+            }
+            set.starts.push(set.bytes.len());
+            return set;
+        }
+        let len = self.layout.vec_bytes;
+        set.bytes.reserve(set.ids.len() * len);
+        set.starts = (0..=set.ids.len()).map(|i| i * len).collect();
         if self.layout.pages_per_vec == 1 {
             let spans = self.vector_spans(&set.ids);
             let bytes = &mut set.bytes;
@@ -286,7 +385,13 @@ impl<'s, S: PageStore> Hnsw<'s, S> {
     /// Insert heap row `tid` with stored vector `vector` (its node on `level`, at most the
     /// layout's `max_level`). The caller serialises inserts.
     pub fn insert(&self, tid: Tid, vector: &[u8], level: usize) -> Result<(), Error> {
-        if vector.len() != self.layout.vec_bytes {
+        let fits = if self.layout.variable {
+            vector.len() <= self.layout.vec_bytes
+                && crate::sparse::stored_len_of(vector) == Some(vector.len())
+        } else {
+            vector.len() == self.layout.vec_bytes
+        };
+        if !fits {
             return Err(Error::Dimensions {
                 expected: self.layout.dims as u32,
                 got: vector.len(),
@@ -346,7 +451,7 @@ impl<'s, S: PageStore> Hnsw<'s, S> {
             }
         }
         let n = self.allocate(h.nodes, level);
-        self.write_node(n, tid, vector, level, &chosen, h.entry.is_none())?;
+        self.write_node(n, tid, vector, level, &chosen, &h)?;
         for (l, links) in chosen.iter().enumerate() {
             for &c in links {
                 self.link(c, n, l, vector);
@@ -420,8 +525,12 @@ impl<'s, S: PageStore> Hnsw<'s, S> {
         vector: &[u8],
         level: usize,
         links: &[Vec<u32>],
-        first: bool,
+        h: &HnswMeta,
     ) -> Result<(), Error> {
+        let first = h.entry.is_none();
+        if self.layout.variable {
+            return self.write_variable_node(n, tid, vector, level, links, h);
+        }
         let (vblock, off) = self.layout.vector_at(n);
         let spanning = self.layout.pages_per_vec > 1;
         if spanning {
@@ -455,6 +564,71 @@ impl<'s, S: PageStore> Hnsw<'s, S> {
         rec.set_used_end(g, end);
         meta.n_slots = meta.n_slots.max(n as u64 + 1);
         if first {
+            set_entry(&mut meta, Some((n, level)));
+        }
+        meta.write(rec.page_mut(m));
+        rec.commit();
+        Ok(())
+    }
+
+    /// [`Hnsw::write_node`] for a variable layout: the vector goes to the first of its
+    /// segment's vector pages with room, else to the spill segment's, else to a new spill
+    /// segment (taken in the same record: the meta page moves the node counter past it).
+    fn write_variable_node(
+        &self,
+        n: u32,
+        tid: Tid,
+        vector: &[u8],
+        level: usize,
+        links: &[Vec<u32>],
+        h: &HnswMeta,
+    ) -> Result<(), Error> {
+        let per_seg = self.layout.per_seg as u32;
+        let room = |seg: u32| -> Option<u32> {
+            let first = self.layout.graph_block(seg * per_seg) + 1;
+            (first..first + self.layout.vec_pages as u32).find(|&b| {
+                let page = self.store.read(b);
+                let end = if crate::pages::is_new_page(&page) {
+                    crate::pages::hnsw::VECTORS_START
+                } else {
+                    crate::pages::used_end(&page)
+                };
+                end + vector.len() <= PAGE_SIZE
+            })
+        };
+        let own = n / per_seg;
+        let (vblock, claim) = match room(own).or_else(|| h.spill.and_then(room)) {
+            Some(b) => (b, None),
+            None => {
+                let seg = own + 1;
+                self.ensure_blocks(self.layout.blocks_for((seg + 1) * per_seg));
+                (self.layout.graph_block(seg * per_seg) + 1, Some(seg))
+            }
+        };
+        let mut rec = self.store.record();
+        let g = self.lock_page(&mut rec, self.layout.graph_block(n));
+        let v = self.lock_page(&mut rec, vblock);
+        let off = crate::pages::used_end(rec.page(v));
+        assert!(off + vector.len() <= PAGE_SIZE, "vector page filled under an insert");
+        rec.page_mut(v)[off..off + vector.len()].copy_from_slice(vector);
+        rec.set_used_end(v, off + vector.len());
+        let m = rec.lock(META_BLOCK);
+        let mut meta = Meta::read(rec.page(m)).map_err(Error::Meta)?;
+        let page = rec.page_mut(g);
+        self.layout.write_new_record(page, n, level, &[tid]);
+        self.layout
+            .set_vector_place(page, n, vblock, off, vector.len());
+        for (l, list) in links.iter().enumerate() {
+            self.layout.set_neighbours(page, n, l, list);
+        }
+        let end = HnswLayout::upper_end(rec.page(g));
+        rec.set_used_end(g, end);
+        meta.n_slots = meta.n_slots.max(n as u64 + 1);
+        if let Some(seg) = claim {
+            set_spill(&mut meta, seg);
+            meta.n_slots = meta.n_slots.max(((seg + 1) * per_seg) as u64);
+        }
+        if h.entry.is_none() {
             set_entry(&mut meta, Some((n, level)));
         }
         meta.write(rec.page_mut(m));
@@ -738,24 +912,37 @@ impl<'s, S: PageStore> Hnsw<'s, S> {
 struct VectorSet {
     ids: Vec<u32>,
     bytes: Vec<u8>,
-    len: usize,
+    /// Vector `i` is `bytes[starts[i]..starts[i + 1]]`.
+    starts: Vec<usize>,
 }
 
 impl VectorSet {
     fn get(&self, n: u32) -> Option<&[u8]> {
         let i = self.ids.binary_search(&n).ok()?;
-        Some(&self.bytes[i * self.len..(i + 1) * self.len])
+        Some(&self.bytes[self.starts[i]..self.starts[i + 1]])
     }
 
     /// Add (or replace) node `n`'s vector.
     fn insert(&mut self, n: u32, v: &[u8]) {
-        match self.ids.binary_search(&n) {
-            Ok(i) => self.bytes[i * self.len..(i + 1) * self.len].copy_from_slice(v),
-            Err(i) => {
-                self.ids.insert(i, n);
-                let at = i * self.len;
-                self.bytes.splice(at..at, v.iter().copied());
+        let i = match self.ids.binary_search(&n) {
+            Ok(i) => {
+                let (a, b) = (self.starts[i], self.starts[i + 1]);
+                self.bytes.drain(a..b);
+                self.ids.remove(i);
+                self.starts.remove(i + 1);
+                for s in &mut self.starts[i + 1..] {
+                    *s -= b - a;
+                }
+                i
             }
+            Err(i) => i,
+        };
+        let at = self.starts[i];
+        self.bytes.splice(at..at, v.iter().copied());
+        self.ids.insert(i, n);
+        self.starts.insert(i + 1, at + v.len());
+        for s in &mut self.starts[i + 2..] {
+            *s += v.len();
         }
     }
 }
@@ -984,6 +1171,7 @@ pub fn write_build<'v>(
     let per_seg = layout.per_seg as u32;
     let mut graph_page = vec![0u8; PAGE_SIZE];
     let mut vec_pages = vec![vec![0u8; PAGE_SIZE]; layout.vec_pages];
+    let mut ends = vec![layout.vector_page_end(); layout.vec_pages];
     let mut i = 0usize; // next graph node
     let mut links = Vec::new();
     for s in 0..=last / per_seg {
@@ -993,6 +1181,8 @@ pub fn write_build<'v>(
             init_page(p);
             layout.init_vector_page(p);
         }
+        ends.fill(layout.vector_page_end());
+        let mut packer = Packer::new(layout);
         while i < nodes.len() && nodes[i] / per_seg == s {
             let n = nodes[i];
             let level = graph.level(i as u32);
@@ -1008,6 +1198,16 @@ pub fn write_build<'v>(
                 layout.set_neighbours(&mut graph_page, n, l, &links);
             }
             let v = vector(i as u32);
+            if layout.variable {
+                let (p, off) = packer.place(v.len());
+                assert!(p < layout.vec_pages, "vec_pages_for sized the segments");
+                vec_pages[p][off..off + v.len()].copy_from_slice(v);
+                ends[p] = off + v.len();
+                let block = layout.graph_block(n) + 1 + p as u32;
+                layout.set_vector_place(&mut graph_page, n, block, off, v.len());
+                i += 1;
+                continue;
+            }
             let (block, off) = layout.vector_at(n);
             let first = (block - layout.graph_block(n) - 1) as usize;
             if layout.pages_per_vec == 1 {
@@ -1022,8 +1222,8 @@ pub fn write_build<'v>(
             i += 1;
         }
         emit(&graph_page, HnswLayout::upper_end(&graph_page));
-        for p in &vec_pages {
-            emit(p, layout.vector_page_end());
+        for (p, &end) in vec_pages.iter().zip(&ends) {
+            emit(p, end);
         }
     }
 }

@@ -28,6 +28,13 @@
 //! vector larger than a page spans `pages_per_vec` consecutive vector pages in chunks of
 //! `PAGE_SIZE − 32` bytes.
 //!
+//! **Variable-length vectors** (`sparsevec`): the record grows by 8 bytes, at 72: the vector's
+//! block u32, offset u16 and length u16; the level-0 neighbours start at 80. A segment's `V`
+//! vector pages (`V` chosen by the build from its data, kept in the meta page) hold its nodes'
+//! vectors packed from byte 32 to `pd_lower`. When an insert finds no room there, the vector
+//! goes to a *spill segment*: a whole segment the insert takes for vectors alone (its graph
+//! page stays without records; the meta page names it and moves the node counter past it).
+//!
 //! A record and its vector are written before any link to the node exists, and links are
 //! added one record at a time, so a reader that reaches a node finds it complete.
 
@@ -49,6 +56,10 @@ const RECORDS: usize = PAGE_HEADER + 8;
 const VECTORS: usize = PAGE_HEADER + 8;
 const CHUNK: usize = PAGE_SIZE - VECTORS;
 const REC_FIXED: usize = 72;
+/// The fixed part of a record of variable-length vectors (with the vector's place).
+const REC_FIXED_VARIABLE: usize = 80;
+/// First byte of a vector page's vectors.
+pub const VECTORS_START: usize = VECTORS;
 
 /// Where nodes live, for one index (dimensions, element type and `m`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,20 +80,36 @@ pub struct HnswLayout {
     pub pages_per_vec: usize,
     /// Highest level a node can have (its upper lists must fit a graph page's spare room).
     pub max_level: usize,
+    /// Vectors of varying length (`sparsevec`), each found through its record.
+    pub variable: bool,
+    /// Offset of the level-0 neighbours in a record.
+    pub links_at: usize,
 }
 
 impl HnswLayout {
     pub fn new(dims: usize, elem: ElemKind, m: usize) -> HnswLayout {
         assert!(dims > 0 && (2..=100).contains(&m));
         let vec_bytes = elem.bytes(dims);
-        let record = REC_FIXED + 8 * m;
+        let variable = elem == ElemKind::Sparse;
+        let links_at = if variable {
+            REC_FIXED_VARIABLE
+        } else {
+            REC_FIXED
+        };
+        let record = links_at + 8 * m;
         // Room kept for upper lists: a node reaches level l with probability m^-l, so a page of
         // per_seg nodes needs about per_seg·4 bytes on average; keep far more, and at least
         // four levels of one node.
         let reserve = (16 * 4 * m).max(1024);
         let mut per_seg = (PAGE_SIZE - RECORDS - reserve) / record;
         let (per_page, pages_per_vec, vec_pages);
-        if vec_bytes <= CHUNK {
+        if variable {
+            // Room for vectors of 64 elements on average until a build measures its data.
+            assert!(vec_bytes <= CHUNK, "a stored sparse vector fits a page");
+            per_page = 1;
+            pages_per_vec = 1;
+            vec_pages = (per_seg * crate::sparse::stored_len(64)).div_ceil(CHUNK);
+        } else if vec_bytes <= CHUNK {
             per_page = CHUNK / vec_bytes;
             if per_seg > per_page {
                 per_seg -= per_seg % per_page; // no half-empty last vector page
@@ -106,7 +133,34 @@ impl HnswLayout {
             per_page,
             pages_per_vec,
             max_level: (spare / (4 * m)).min(32),
+            variable,
+            links_at,
         }
+    }
+
+    /// A variable layout with `pages` vector pages per segment (0: keep the default).
+    pub fn with_vec_pages(mut self, pages: usize) -> HnswLayout {
+        if self.variable && pages > 0 {
+            self.vec_pages = pages;
+        }
+        self
+    }
+
+    /// Vector pages per segment a build needs to pack the vectors of its nodes: node `nodes[i]`
+    /// has a vector of `len(i)` bytes (a variable layout; see [`HnswLayout::pack`]).
+    pub fn vec_pages_for(&self, nodes: &[u32], len: impl Fn(usize) -> usize) -> usize {
+        let mut most = 1;
+        let mut packer = Packer::new(self);
+        let mut seg = u32::MAX;
+        for (i, &n) in nodes.iter().enumerate() {
+            if n / self.per_seg as u32 != seg {
+                seg = n / self.per_seg as u32;
+                packer = Packer::new(self);
+            }
+            let (page, _) = packer.place(len(i));
+            most = most.max(page + 1);
+        }
+        most
     }
 
     pub fn seg_blocks(&self) -> u32 {
@@ -131,6 +185,7 @@ impl HnswLayout {
     /// The vector pages holding node `n`'s vector: first block and byte offset (for a vector
     /// spanning pages, chunk `c` is on block `first + c` at offset 32).
     pub fn vector_at(&self, n: u32) -> (u32, usize) {
+        debug_assert!(!self.variable, "a variable layout finds vectors through records");
         let i = n as usize % self.per_seg;
         let base = self.graph_block(n) + 1;
         if self.pages_per_vec == 1 {
@@ -191,9 +246,11 @@ impl HnswLayout {
         levels == 0 || Self::upper_end(page) + levels * self.m * 4 <= PAGE_SIZE
     }
 
-    /// Used end of a vector page.
+    /// Used end of a vector page (of a variable layout: of an empty one).
     pub fn vector_page_end(&self) -> usize {
-        if self.pages_per_vec == 1 {
+        if self.variable {
+            VECTORS
+        } else if self.pages_per_vec == 1 {
             VECTORS + self.per_page * self.vec_bytes
         } else {
             PAGE_SIZE
@@ -206,6 +263,7 @@ impl HnswLayout {
             page,
             at: self.record_offset(n),
             m: self.m,
+            links_at: self.links_at,
         }
     }
 
@@ -222,7 +280,7 @@ impl HnswLayout {
         for (i, t) in tids.iter().enumerate() {
             t.write(&mut r[8 + i * TID_SIZE..]);
         }
-        for x in r[REC_FIXED..].chunks_exact_mut(4) {
+        for x in r[self.links_at..].chunks_exact_mut(4) {
             x.copy_from_slice(&NONE.to_ne_bytes());
         }
         if level > 0 {
@@ -241,7 +299,7 @@ impl HnswLayout {
     fn list_at(&self, page: &[u8], n: u32, level: usize) -> (usize, usize) {
         let at = self.record_offset(n);
         if level == 0 {
-            (at + REC_FIXED, 2 * self.m)
+            (at + self.links_at, 2 * self.m)
         } else {
             let upper = u16::from_ne_bytes([page[at + 4], page[at + 5]]) as usize;
             (upper + (level - 1) * self.m * 4, self.m)
@@ -255,6 +313,15 @@ impl HnswLayout {
         for (k, x) in page[start..start + cap * 4].chunks_exact_mut(4).enumerate() {
             x.copy_from_slice(&links.get(k).copied().unwrap_or(NONE).to_ne_bytes());
         }
+    }
+
+    /// Record where node `n`'s vector is (a variable layout).
+    pub fn set_vector_place(&self, page: &mut [u8], n: u32, block: u32, offset: usize, len: usize) {
+        assert!(self.variable && offset + len <= PAGE_SIZE);
+        let at = self.record_offset(n) + REC_FIXED;
+        put_u32(page, at, block);
+        page[at + 4..at + 6].copy_from_slice(&(offset as u16).to_ne_bytes());
+        page[at + 6..at + 8].copy_from_slice(&(len as u16).to_ne_bytes());
     }
 
     pub fn set_state(&self, page: &mut [u8], n: u32, state: u8) {
@@ -277,6 +344,7 @@ pub struct Rec<'p> {
     page: &'p [u8],
     at: usize,
     m: usize,
+    links_at: usize,
 }
 
 impl Rec<'_> {
@@ -293,10 +361,20 @@ impl Rec<'_> {
         (0..n).map(move |i| Tid::read(&self.page[self.at + 8 + i * TID_SIZE..]))
     }
 
+    /// Where the node's vector is, in a variable layout: (block, offset, length); `None`
+    /// before it was written.
+    pub fn vector_place(&self) -> Option<(u32, usize, usize)> {
+        let at = self.at + REC_FIXED;
+        let block = get_u32(self.page, at);
+        let offset = u16::from_ne_bytes([self.page[at + 4], self.page[at + 5]]) as usize;
+        let len = u16::from_ne_bytes([self.page[at + 6], self.page[at + 7]]) as usize;
+        (len > 0 && offset >= VECTORS && offset + len <= PAGE_SIZE).then_some((block, offset, len))
+    }
+
     /// Neighbours on `level` (≤ this node's level), appended to `out`.
     pub fn neighbours_into(&self, level: usize, out: &mut Vec<u32>) {
         let (start, cap) = if level == 0 {
-            (self.at + REC_FIXED, 2 * self.m)
+            (self.at + self.links_at, 2 * self.m)
         } else {
             let upper =
                 u16::from_ne_bytes([self.page[self.at + 4], self.page[self.at + 5]]) as usize;
@@ -318,6 +396,34 @@ impl Rec<'_> {
         let mut v = Vec::new();
         self.neighbours_into(level, &mut v);
         v
+    }
+}
+
+/// How a build packs one segment's variable-length vectors: in node order, each on the first
+/// of the segment's vector pages with room after the ones before it.
+pub struct Packer {
+    page: usize,
+    end: usize,
+}
+
+impl Packer {
+    pub fn new(_layout: &HnswLayout) -> Packer {
+        Packer {
+            page: 0,
+            end: VECTORS,
+        }
+    }
+
+    /// The vector page (counted from the segment's first) and offset for `len` more bytes.
+    pub fn place(&mut self, len: usize) -> (usize, usize) {
+        debug_assert!(len <= CHUNK && len % 4 == 0);
+        if self.end + len > PAGE_SIZE {
+            self.page += 1;
+            self.end = VECTORS;
+        }
+        let at = self.end;
+        self.end += len;
+        (self.page, at)
     }
 }
 

@@ -37,6 +37,10 @@ pub enum AmMeta {
         ef_construction: u16,
         entry: u32,
         entry_level: u8,
+        /// Vector pages per segment of a variable layout (0: the layout's default).
+        vec_pages: u16,
+        /// The spill segment of a variable layout, plus one (0: none yet).
+        spill: u32,
     },
 }
 
@@ -96,13 +100,15 @@ impl Meta {
                 ef_construction,
                 entry,
                 entry_level,
+                vec_pages,
+                spill,
             } => (
                 2,
                 [
                     m as u64 | (ef_construction as u64) << 16,
                     entry as u64,
-                    entry_level as u64,
-                    0,
+                    entry_level as u64 | (vec_pages as u64) << 8,
+                    spill as u64,
                 ],
             ),
         };
@@ -139,6 +145,8 @@ impl Meta {
                     ef_construction: (p >> 16) as u16,
                     entry: get_u64(page, SECTION + 8) as u32,
                     entry_level: get_u64(page, SECTION + 16) as u8,
+                    vec_pages: (get_u64(page, SECTION + 16) >> 8) as u16,
+                    spill: get_u64(page, SECTION + 24) as u32,
                 }
             }
             _ => return Err(MetaError::Corrupt),

@@ -74,6 +74,11 @@ pub fn is_new_page(page: &[u8]) -> bool {
     u16::from_ne_bytes([page[PD_UPPER], page[PD_UPPER + 1]]) == 0
 }
 
+/// How far the content reaches (`pd_lower`).
+pub fn used_end(page: &[u8]) -> usize {
+    u16::from_ne_bytes([page[PD_LOWER], page[PD_LOWER + 1]]) as usize
+}
+
 /// Declare how far the content reaches (`pd_lower`), so WAL and checksums cover it.
 pub fn set_used_end(page: &mut [u8], end: usize) {
     debug_assert!((PAGE_HEADER..=PAGE_SIZE).contains(&end));
