@@ -433,8 +433,9 @@ CREATE OPERATOR <%> (LEFTARG = bit, RIGHTARG = bit, FUNCTION = jaccard_distance,
 
 ------------------------------------------------------------------- index support functions
 -- Support function 2 of every vector_ext index opclass names what the opclass indexes: it
--- returns (element type << 4) | metric (element: 0 vector, 1 halfvec; metric: 0 L2, 1 inner
--- product, 2 cosine, 3 L1). The access methods read it instead of guessing from names.
+-- returns (element type << 4) | metric (element: 0 vector, 1 halfvec, 2 bit, 3 sparsevec;
+-- metric: 0 L2, 1 inner product, 2 cosine, 3 L1, 4 Hamming, 5 Jaccard). The access methods
+-- read it instead of guessing from names.
 
 CREATE FUNCTION _vector_ext_support_vector_l2_ops(internal) RETURNS integer
     AS 'MODULE_PATHNAME', '_vector_ext_support_vector_l2_ops_wrapper' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
@@ -456,6 +457,14 @@ CREATE FUNCTION _vector_ext_support_bit_hamming_ops(internal) RETURNS integer
     AS 'MODULE_PATHNAME', '_vector_ext_support_bit_hamming_ops_wrapper' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION _vector_ext_support_bit_jaccard_ops(internal) RETURNS integer
     AS 'MODULE_PATHNAME', '_vector_ext_support_bit_jaccard_ops_wrapper' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION _vector_ext_support_sparsevec_l2_ops(internal) RETURNS integer
+    AS 'MODULE_PATHNAME', '_vector_ext_support_sparsevec_l2_ops_wrapper' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION _vector_ext_support_sparsevec_ip_ops(internal) RETURNS integer
+    AS 'MODULE_PATHNAME', '_vector_ext_support_sparsevec_ip_ops_wrapper' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION _vector_ext_support_sparsevec_cosine_ops(internal) RETURNS integer
+    AS 'MODULE_PATHNAME', '_vector_ext_support_sparsevec_cosine_ops_wrapper' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION _vector_ext_support_sparsevec_l1_ops(internal) RETURNS integer
+    AS 'MODULE_PATHNAME', '_vector_ext_support_sparsevec_l1_ops_wrapper' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
 ------------------------------------------------------------------------------------ flat index
 -- Exact nearest-neighbour search over densely packed vectors. Each opclass names the ORDER BY
@@ -612,3 +621,21 @@ CREATE OPERATOR CLASS bit_jaccard_ops FOR TYPE bit USING hnsw AS
     OPERATOR 1 <%> (bit, bit) FOR ORDER BY float_ops,
     FUNCTION 1 jaccard_distance(bit, bit),
     FUNCTION 2 _vector_ext_support_bit_jaccard_ops(internal);
+
+-- sparsevec: up to 1000 non-zero elements per row (pgvector's limit for hnsw).
+CREATE OPERATOR CLASS sparsevec_l2_ops FOR TYPE sparsevec USING hnsw AS
+    OPERATOR 1 <-> (sparsevec, sparsevec) FOR ORDER BY float_ops,
+    FUNCTION 1 sparsevec_l2_squared_distance(sparsevec, sparsevec),
+    FUNCTION 2 _vector_ext_support_sparsevec_l2_ops(internal);
+CREATE OPERATOR CLASS sparsevec_ip_ops FOR TYPE sparsevec USING hnsw AS
+    OPERATOR 1 <#> (sparsevec, sparsevec) FOR ORDER BY float_ops,
+    FUNCTION 1 sparsevec_negative_inner_product(sparsevec, sparsevec),
+    FUNCTION 2 _vector_ext_support_sparsevec_ip_ops(internal);
+CREATE OPERATOR CLASS sparsevec_cosine_ops FOR TYPE sparsevec USING hnsw AS
+    OPERATOR 1 <=> (sparsevec, sparsevec) FOR ORDER BY float_ops,
+    FUNCTION 1 cosine_distance(sparsevec, sparsevec),
+    FUNCTION 2 _vector_ext_support_sparsevec_cosine_ops(internal);
+CREATE OPERATOR CLASS sparsevec_l1_ops FOR TYPE sparsevec USING hnsw AS
+    OPERATOR 1 <+> (sparsevec, sparsevec) FOR ORDER BY float_ops,
+    FUNCTION 1 l1_distance(sparsevec, sparsevec),
+    FUNCTION 2 _vector_ext_support_sparsevec_l1_ops(internal);

@@ -107,7 +107,16 @@ mod tests {
         let bit_l2 = opclass_code(ElemKind::Bit, Metric::L2);
         let f32_hamming = opclass_code(ElemKind::F32, Metric::Hamming);
         let sparse_jaccard = opclass_code(ElemKind::Sparse, Metric::Jaccard);
-        for bad in [-1, 6, 15, 4 << 4, i32::MAX, bit_l2, f32_hamming, sparse_jaccard] {
+        for bad in [
+            -1,
+            6,
+            15,
+            4 << 4,
+            i32::MAX,
+            bit_l2,
+            f32_hamming,
+            sparse_jaccard,
+        ] {
             assert_eq!(decode_opclass(bad), None, "{bad}");
         }
     }

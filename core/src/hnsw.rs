@@ -442,6 +442,122 @@ impl Graph {
                 }
             }
         });
+        let top = self.levels.iter().copied().max().unwrap_or(0) as usize;
+        for level in 0..=top {
+            self.adopt_orphans(level, &dist);
+        }
+        self.connect_unreachable(&dist);
+    }
+
+    /// Give every node on `level` that no list points to (its in-links all lost to other
+    /// nodes' neighbour selection, so no search can reach it) a link from its nearest
+    /// neighbour: into a free slot, else in place of that neighbour's farthest link whose
+    /// target keeps another in-link. Sequential: orphans are a handful per thousand nodes.
+    fn adopt_orphans(&self, level: usize, dist: &impl Fn(u32, u32) -> f32) {
+        let on_level = |n: usize| self.levels[n] as usize >= level;
+        let mut indeg = vec![0u32; self.len()];
+        for n in (0..self.len()).filter(|&n| on_level(n)) {
+            for x in self.neighbours(n as u32, level) {
+                indeg[x as usize] += 1;
+            }
+        }
+        let entry = self.entry().map(|e| e.0);
+        for o in (0..self.len() as u32).filter(|&o| on_level(o as usize)) {
+            if indeg[o as usize] > 0 || Some(o) == entry {
+                continue;
+            }
+            let mut near: Vec<Scored> = self
+                .neighbours(o, level)
+                .into_iter()
+                .map(|c| Scored {
+                    dist: dist(o, c),
+                    id: c,
+                })
+                .collect();
+            near.sort();
+            // First a neighbour whose farthest replaceable link is farther than o, then any.
+            let _ = [true, false].iter().any(|&strict| {
+                near.iter()
+                    .any(|c| self.attach(o, *c, level, strict, &mut indeg, dist))
+            });
+        }
+    }
+
+    /// Link `c.id` (at distance `c.dist` from `o`) to `o` on `level`: into a free slot, else in
+    /// place of its farthest link whose target has another in-link (`strict`: only if that
+    /// one is farther than `o`). `indeg` follows the change.
+    fn attach(
+        &self,
+        o: u32,
+        c: Scored,
+        level: usize,
+        strict: bool,
+        indeg: &mut [u32],
+        dist: &impl Fn(u32, u32) -> f32,
+    ) -> bool {
+        let mut list = self.neighbours(c.id, level);
+        if list.contains(&o) {
+            return true;
+        }
+        if list.len() < max_links(self.params.m, level) {
+            list.push(o);
+        } else {
+            let far = list
+                .iter()
+                .enumerate()
+                .filter(|&(_, &x)| indeg[x as usize] > 1)
+                .map(|(k, &x)| (dist(c.id, x), k))
+                .max_by(|a, b| a.0.total_cmp(&b.0));
+            let Some((d, k)) = far else { return false };
+            if strict && d < c.dist {
+                return false;
+            }
+            indeg[list[k] as usize] -= 1;
+            list[k] = o;
+        }
+        indeg[o as usize] += 1;
+        let _g = self.lock(c.id);
+        self.set_list(c.id, level, &list);
+        true
+    }
+
+    /// Make every node reachable on level 0 from the entry point: for each node a walk from
+    /// there misses (a few nodes linked only among themselves), search the graph for it and
+    /// link it from the nearest node found that the walk reaches.
+    fn connect_unreachable(&self, dist: &impl Fn(u32, u32) -> f32) {
+        let Some((entry, _)) = self.entry() else {
+            return;
+        };
+        let mut indeg = vec![0u32; self.len()];
+        for n in 0..self.len() as u32 {
+            for x in self.neighbours(n, 0) {
+                indeg[x as usize] += 1;
+            }
+        }
+        let mut seen = vec![false; self.len()];
+        let mut todo = Vec::new();
+        let walk = |from: u32, seen: &mut Vec<bool>, todo: &mut Vec<u32>| {
+            todo.push(from);
+            while let Some(n) = todo.pop() {
+                if !std::mem::replace(&mut seen[n as usize], true) {
+                    todo.extend(self.neighbours(n, 0));
+                }
+            }
+        };
+        walk(entry, &mut seen, &mut todo);
+        for u in 0..self.len() as u32 {
+            if seen[u as usize] {
+                continue;
+            }
+            let found = self.search(self.params.ef_construction, &|x| dist(u, x));
+            let _ = [true, false].iter().any(|&strict| {
+                found
+                    .iter()
+                    .filter(|c| c.id != u && seen[c.id as usize])
+                    .any(|c| self.attach(u, *c, 0, strict, &mut indeg, dist))
+            });
+            walk(u, &mut seen, &mut todo);
+        }
     }
 
     /// Move to a nearer neighbour on `level` while there is one.

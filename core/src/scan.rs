@@ -108,7 +108,10 @@ pub fn pair_distance(metric: Metric, elem: ElemKind, a: &[u8], b: &[u8]) -> f32 
         ElemKind::Sparse => {
             use crate::sparse;
             let (mut ca, mut cb) = Default::default();
-            let (x, y) = (sparse::stored_view(a, &mut ca), sparse::stored_view(b, &mut cb));
+            let (x, y) = (
+                sparse::stored_view(a, &mut ca),
+                sparse::stored_view(b, &mut cb),
+            );
             match metric {
                 Metric::L2 => sparse::l2_squared(x, y),
                 Metric::InnerProduct => -sparse::inner_product(x, y),

@@ -483,8 +483,14 @@ pub fn stored_view<'a>(bytes: &'a [u8], copy: &'a mut (Vec<i32>, Vec<f32>)) -> S
         };
     }
     let word = |c: &[u8]| -> [u8; 4] { c.try_into().unwrap() };
-    copy.0 = idx.chunks_exact(4).map(|c| i32::from_ne_bytes(word(c))).collect();
-    copy.1 = val.chunks_exact(4).map(|c| f32::from_ne_bytes(word(c))).collect();
+    copy.0 = idx
+        .chunks_exact(4)
+        .map(|c| i32::from_ne_bytes(word(c)))
+        .collect();
+    copy.1 = val
+        .chunks_exact(4)
+        .map(|c| f32::from_ne_bytes(word(c)))
+        .collect();
     SparseRef {
         dim: 0,
         indices: &copy.0,

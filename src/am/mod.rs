@@ -21,6 +21,7 @@ use vector_core::distance::Metric;
 use vector_core::elem::ElemKind;
 use vector_core::tid::Tid;
 
+use crate::types::sparsevec::PgSparse;
 use crate::types::{error, HalfVec, Vector};
 use skeleton::VectorAm;
 
@@ -55,6 +56,10 @@ opclass_support! {
     _vector_ext_support_halfvec_l1_ops: F16, L1;
     _vector_ext_support_bit_hamming_ops: Bit, Hamming;
     _vector_ext_support_bit_jaccard_ops: Bit, Jaccard;
+    _vector_ext_support_sparsevec_l2_ops: Sparse, L2;
+    _vector_ext_support_sparsevec_ip_ops: Sparse, InnerProduct;
+    _vector_ext_support_sparsevec_cosine_ops: Sparse, Cosine;
+    _vector_ext_support_sparsevec_l1_ops: Sparse, L1;
 }
 
 /// Support function numbers: 1 the ordering distance (pgvector's), 2 what the opclass indexes.
@@ -138,16 +143,39 @@ pub fn column_dims(index: pg_sys::Relation) -> Option<u32> {
     }
 }
 
-/// An indexed value (vector or halfvec datum) as f32 values.
-pub fn datum_values(datum: pg_sys::Datum, elem: ElemKind) -> Vec<f32> {
+/// An ORDER BY value, as a scan needs it.
+pub struct QueryValue {
+    /// The elements as f32 (bit strings: 0.0 / 1.0 per bit; `sparsevec`: none).
+    pub values: Vec<f32>,
+    /// A `sparsevec` as an index stores it (empty for the other types).
+    pub stored: Vec<u8>,
+    /// Its dimension (bit strings: length).
+    pub dims: usize,
+}
+
+/// An ORDER BY value of the opclass's type.
+pub fn datum_query(datum: pg_sys::Datum, elem: ElemKind) -> QueryValue {
     unsafe {
-        match elem {
+        let values = match elem {
             ElemKind::F32 => Vector::from_datum(datum, false)
                 .unwrap()
                 .as_slice()
                 .to_vec(),
             ElemKind::F16 => HalfVec::from_datum(datum, false).unwrap().to_f32_vec(),
             ElemKind::Bit => with_datum(datum, elem, |v, _| v.to_vec()),
+            ElemKind::Sparse => {
+                let s = PgSparse::from_datum(datum, false).unwrap();
+                return QueryValue {
+                    values: Vec::new(),
+                    stored: vector_core::sparse::encode(s.indices(), s.values()),
+                    dims: s.dim() as usize,
+                };
+            }
+        };
+        QueryValue {
+            dims: values.len(),
+            values,
+            stored: Vec::new(),
         }
     }
 }
@@ -259,6 +287,14 @@ pub fn with_datum<R>(
             ElemKind::Bit => {
                 let b = crate::types::bit::PgBit::from_datum(datum, false).unwrap();
                 f(&bit_values(&b), b.bytes())
+            }
+            // The non-zero values (none: a zero vector) and the stored form.
+            ElemKind::Sparse => {
+                let s = PgSparse::from_datum(datum, false).unwrap();
+                f(
+                    s.values(),
+                    &vector_core::sparse::encode(s.indices(), s.values()),
+                )
             }
         }
     }
@@ -451,7 +487,7 @@ unsafe fn order_by_query(
     orderbys: pg_sys::ScanKey,
     norderbys: i32,
     elem: ElemKind,
-) -> Option<Vec<f32>> {
+) -> Option<QueryValue> {
     if norderbys <= 0 || orderbys.is_null() {
         return None;
     }
@@ -459,7 +495,7 @@ unsafe fn order_by_query(
         std::ptr::copy(orderbys, (*scan).orderByData, norderbys as usize);
     }
     let key = &*orderbys;
-    (key.sk_flags & pg_sys::SK_ISNULL as i32 == 0).then(|| datum_values(key.sk_argument, elem))
+    (key.sk_flags & pg_sys::SK_ISNULL as i32 == 0).then(|| datum_query(key.sk_argument, elem))
 }
 
 /// Checks an opclass of a vector_ext AM: one ORDER BY operator (strategy 1) between two
@@ -521,6 +557,7 @@ pub(crate) unsafe extern "C-unwind" fn validate(opclass: pg_sys::Oid) -> bool {
         ElemKind::F32 => "vector",
         ElemKind::F16 => "halfvec",
         ElemKind::Bit => "bit",
+        ElemKind::Sparse => "sparsevec",
     };
     if type_name != expected_type {
         report(format!(

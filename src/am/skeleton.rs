@@ -27,7 +27,7 @@ use crate::storage::block_count;
 pub trait AmScan: 'static {
     fn begin(index: pg_sys::Relation) -> Self;
     /// A new query (`None`: NULL, every row ties).
-    fn rescan(&mut self, index: pg_sys::Relation, query: Option<Vec<f32>>);
+    fn rescan(&mut self, index: pg_sys::Relation, query: Option<super::QueryValue>);
     /// The next row, nearest first.
     fn next(&mut self, index: pg_sys::Relation) -> Option<Candidate>;
     /// Let go of the scan's memory (the state itself goes with its memory context).
@@ -47,6 +47,8 @@ pub trait VectorAm: 'static {
         index: pg_sys::Relation,
         info: *mut pg_sys::IndexInfo,
     ) -> u64;
+    /// Indexes `sparsevec` (variable-length vectors).
+    const SPARSE: bool = false;
     /// The init fork of an unlogged index: an index over no rows, WAL-logged.
     fn build_empty(index: pg_sys::Relation);
     /// The name of a CREATE INDEX phase reported in `pg_stat_progress_create_index`.
@@ -134,6 +136,7 @@ unsafe extern "C-unwind" fn ambuild<A: VectorAm>(
     index: pg_sys::Relation,
     info: *mut pg_sys::IndexInfo,
 ) -> *mut pg_sys::IndexBuildResult {
+    check_type::<A>(index);
     let tuples = A::build(heap, index, info) as f64;
     let result = pg_sys::palloc0(std::mem::size_of::<pg_sys::IndexBuildResult>())
         as *mut pg_sys::IndexBuildResult;
@@ -144,7 +147,22 @@ unsafe extern "C-unwind" fn ambuild<A: VectorAm>(
 
 #[pg_guard]
 unsafe extern "C-unwind" fn ambuildempty<A: VectorAm>(index: pg_sys::Relation) {
+    check_type::<A>(index);
     A::build_empty(index)
+}
+
+/// An opclass of someone's making may name a type the access method cannot store.
+unsafe fn check_type<A: VectorAm>(index: pg_sys::Relation) {
+    let (_, elem) = opclass_metric(index);
+    if elem == ElemKind::Sparse && !A::SPARSE {
+        crate::types::error(
+            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+            format!(
+                "access method of index \"{}\" does not support type sparsevec",
+                crate::storage::relation_name(index)
+            ),
+        );
+    }
 }
 
 #[pg_guard]

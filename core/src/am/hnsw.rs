@@ -33,9 +33,7 @@ use std::collections::{BinaryHeap, HashMap, HashSet};
 use super::{Error, VacuumStats, META_BLOCK};
 use crate::distance::Metric;
 use crate::hnsw::{max_links, select_neighbours, Graph, Scored, Visited};
-use crate::pages::hnsw::{
-    HnswLayout, Packer, MAX_TIDS, NONE, STATE_DEAD, STATE_EMPTY, STATE_LIVE,
-};
+use crate::pages::hnsw::{HnswLayout, Packer, MAX_TIDS, NONE, STATE_DEAD, STATE_EMPTY, STATE_LIVE};
 use crate::pages::{init_page, AmMeta, Meta, MetaError, PAGE_HEADER, PAGE_SIZE};
 use crate::scan::pair_distance;
 use crate::store::{PageStore, Record, Span};
@@ -133,7 +131,8 @@ impl<'s, S: PageStore> Hnsw<'s, S> {
         if meta.dims == 0 || !(2..=100).contains(&h.m) {
             return Err(Error::Meta(MetaError::Corrupt));
         }
-        let layout = HnswLayout::new(meta.dims as usize, meta.elem, h.m).with_vec_pages(h.vec_pages);
+        let layout =
+            HnswLayout::new(meta.dims as usize, meta.elem, h.m).with_vec_pages(h.vec_pages);
         Ok((
             Hnsw {
                 store,
@@ -609,7 +608,10 @@ impl<'s, S: PageStore> Hnsw<'s, S> {
         let g = self.lock_page(&mut rec, self.layout.graph_block(n));
         let v = self.lock_page(&mut rec, vblock);
         let off = crate::pages::used_end(rec.page(v));
-        assert!(off + vector.len() <= PAGE_SIZE, "vector page filled under an insert");
+        assert!(
+            off + vector.len() <= PAGE_SIZE,
+            "vector page filled under an insert"
+        );
         rec.page_mut(v)[off..off + vector.len()].copy_from_slice(vector);
         rec.set_used_end(v, off + vector.len());
         let m = rec.lock(META_BLOCK);

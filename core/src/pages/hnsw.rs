@@ -185,7 +185,10 @@ impl HnswLayout {
     /// The vector pages holding node `n`'s vector: first block and byte offset (for a vector
     /// spanning pages, chunk `c` is on block `first + c` at offset 32).
     pub fn vector_at(&self, n: u32) -> (u32, usize) {
-        debug_assert!(!self.variable, "a variable layout finds vectors through records");
+        debug_assert!(
+            !self.variable,
+            "a variable layout finds vectors through records"
+        );
         let i = n as usize % self.per_seg;
         let base = self.graph_block(n) + 1;
         if self.pages_per_vec == 1 {

@@ -40,9 +40,9 @@ impl AmScan for FlatScan {
         }
     }
 
-    fn rescan(&mut self, _index: pg_sys::Relation, query: Option<Vec<f32>>) {
+    fn rescan(&mut self, _index: pg_sys::Relation, query: Option<crate::am::QueryValue>) {
         self.passes = Passes::new(FIRST_PASS, candidate_budget());
-        self.query = query;
+        self.query = query.map(|q| q.values);
     }
 
     fn next(&mut self, index: pg_sys::Relation) -> Option<Candidate> {

@@ -17,7 +17,7 @@ use std::hash::{Hash, Hasher};
 
 use pgrx::pg_sys;
 use pgrx::prelude::*;
-use vector_core::am::hnsw::{am_meta, assign_nodes, write_build, Hnsw as Index};
+use vector_core::am::hnsw::{am_meta, assign_nodes, with_vec_pages, write_build, Hnsw as Index};
 use vector_core::distance::Metric;
 use vector_core::elem::ElemKind;
 use vector_core::hnsw::{BytePoints, Graph, Params, Visited};
@@ -25,7 +25,7 @@ use vector_core::pages::hnsw::{HnswLayout, MAX_TIDS};
 use vector_core::pages::Meta;
 use vector_core::tid::Tid;
 
-use super::{node_level, options, unindexable};
+use super::{check_sparse, node_level, options, unindexable};
 use crate::am::heap::scan_heap;
 use crate::am::{am_error, column_dims, dimension_mismatch, ensure_pool, opclass_metric, progress};
 use crate::storage::{
@@ -64,22 +64,51 @@ fn parameters(index: pg_sys::Relation) -> (u32, usize, usize) {
     (dims, m, ef_construction)
 }
 
-/// Vectors of one size back to back, 4-byte aligned (so f32 kernels read them in place).
+/// Vectors back to back, each 4-byte aligned (so f32 kernels read them in place): all of
+/// `vec_bytes`, or (`vec_bytes` 0) of any length a multiple of 4, found through `starts`.
 struct Vectors {
     words: Vec<u32>,
     vec_bytes: usize,
     len: usize,
+    /// Variable lengths: vector `i` is bytes `starts[i]..starts[i + 1]` (`len + 1` entries).
+    starts: Vec<usize>,
 }
 
 impl Vectors {
+    fn new(vec_bytes: usize) -> Vectors {
+        Vectors {
+            words: Vec::new(),
+            vec_bytes,
+            len: 0,
+            starts: if vec_bytes == 0 { vec![0] } else { Vec::new() },
+        }
+    }
+
+    /// Bytes held.
+    fn used(&self) -> usize {
+        match self.starts.last() {
+            Some(&end) => end + self.starts.len() * 8,
+            None => self.len * self.vec_bytes,
+        }
+    }
+
     fn push(&mut self, bytes: &[u8]) {
-        let end = (self.len + 1) * self.vec_bytes;
+        let start = self
+            .starts
+            .last()
+            .copied()
+            .unwrap_or(self.len * self.vec_bytes);
+        let end = start + bytes.len();
+        debug_assert!(self.vec_bytes == 0 || bytes.len() == self.vec_bytes);
+        debug_assert!(bytes.len().is_multiple_of(4));
         if end.div_ceil(4) > self.words.len() {
-            let grow = self.words.len().max(1 << 16);
+            let grow = self.words.len().max(1 << 16).max(end.div_ceil(4));
             self.words.resize(self.words.len() + grow, 0);
         }
-        let start = self.len * self.vec_bytes;
         self.all_mut()[start..end].copy_from_slice(bytes);
+        if self.vec_bytes == 0 {
+            self.starts.push(end);
+        }
         self.len += 1;
     }
 
@@ -95,12 +124,14 @@ impl Vectors {
         let all = unsafe {
             std::slice::from_raw_parts(self.words.as_ptr() as *const u8, self.words.len() * 4)
         };
+        if self.vec_bytes == 0 {
+            return &all[self.starts[i as usize]..self.starts[i as usize + 1]];
+        }
         &all[i as usize * self.vec_bytes..(i as usize + 1) * self.vec_bytes]
     }
 
     fn clear(&mut self) {
-        self.words = Vec::new();
-        self.len = 0;
+        *self = Vectors::new(self.vec_bytes);
     }
 }
 
@@ -125,12 +156,15 @@ struct Builder {
 }
 
 impl Builder {
+    /// Memory the collected nodes take besides their vectors.
     fn bytes_per_node(&self) -> usize {
-        self.layout.vec_bytes + Graph::bytes_per_node(self.m) + 6 + 1 + 32
+        Graph::bytes_per_node(self.m) + 6 + 1 + 32
     }
 
     fn add(&mut self, tid: Tid, values: &[f32], bytes: &[u8]) {
-        if values.len() != self.layout.dims {
+        if self.layout.variable {
+            check_sparse(bytes);
+        } else if values.len() != self.layout.dims {
             dimension_mismatch(self.layout.dims as u32, values.len());
         }
         if unindexable(self.metric, values) {
@@ -166,7 +200,7 @@ impl Builder {
         self.levels
             .push(node_level(tid, self.m, self.layout.max_level) as u8);
         self.by_hash.insert(hash, n);
-        if self.tids.len() * self.bytes_per_node() > self.budget {
+        if self.vectors.used() + self.tids.len() * self.bytes_per_node() > self.budget {
             pgrx::pg_sys::panic::ErrorReport::new(
                 PgSqlErrorCode::ERRCODE_SUCCESSFUL_COMPLETION,
                 format!(
@@ -223,6 +257,12 @@ impl Builder {
         progress(pg_sys::PROGRESS_CREATEIDX_SUBPHASE, PHASE_WRITE);
         let levels: Vec<u8> = (0..n).map(|i| graph.level(i) as u8).collect();
         let nodes = assign_nodes(&self.layout, &levels);
+        if self.layout.variable {
+            let pages = self
+                .layout
+                .vec_pages_for(&nodes, |i| vectors.get(i as u32).len());
+            self.layout = self.layout.with_vec_pages(pages);
+        }
         let (tids, more) = (&self.tids, &self.more_tids);
         let index = self.index;
         let mut written = 0u32;
@@ -245,7 +285,14 @@ impl Builder {
         );
         let entry = graph.entry().map(|(e, l)| (nodes[e as usize], l));
         let mut meta = Meta::new(
-            am_meta(self.m, self.ef_construction, entry),
+            with_vec_pages(
+                am_meta(self.m, self.ef_construction, entry),
+                if self.layout.variable {
+                    self.layout.vec_pages
+                } else {
+                    0
+                },
+            ),
             self.layout.dims as u32,
             self.elem,
             self.metric,
@@ -277,11 +324,7 @@ pub unsafe fn build(
         elem,
         m,
         ef_construction,
-        vectors: Vectors {
-            words: Vec::new(),
-            vec_bytes: layout.vec_bytes,
-            len: 0,
-        },
+        vectors: Vectors::new(if layout.variable { 0 } else { layout.vec_bytes }),
         tids: Vec::new(),
         levels: Vec::new(),
         more_tids: HashMap::new(),

@@ -16,6 +16,7 @@ use pgrx::prelude::*;
 use vector_core::am::hnsw::Hnsw as Index;
 use vector_core::am::VacuumStats;
 use vector_core::distance::Metric;
+use vector_core::elem::ElemKind;
 use vector_core::hnsw::level_from_hash;
 use vector_core::tid::Tid;
 
@@ -148,6 +149,20 @@ pub(crate) fn unindexable(metric: Metric, values: &[f32]) -> bool {
     metric == Metric::Cosine && values.iter().all(|&x| x == 0.0)
 }
 
+/// pgvector's limit on the elements of a `sparsevec` in an hnsw index (`bytes`: as stored).
+pub(crate) fn check_sparse(bytes: &[u8]) {
+    let nnz = bytes.len().saturating_sub(4) / 8;
+    if nnz > vector_core::sparse::HNSW_MAX_NNZ {
+        crate::types::error(
+            PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+            format!(
+                "sparsevec cannot have more than {} non-zero elements for hnsw index",
+                vector_core::sparse::HNSW_MAX_NNZ
+            ),
+        );
+    }
+}
+
 /// Postgres' heavyweight lock serialising inserts (and VACUUM's wait for them).
 struct InsertLock(pg_sys::Relation);
 
@@ -170,6 +185,7 @@ impl Drop for InsertLock {
 
 impl VectorAm for Hnsw {
     type Scan = scan::HnswScan;
+    const SPARSE: bool = true;
 
     unsafe fn build(
         heap: pg_sys::Relation,
@@ -190,7 +206,9 @@ impl VectorAm for Hnsw {
     fn insert(index: pg_sys::Relation, tid: Tid, values: &[f32], bytes: &[u8]) {
         let store = HintedStore::new(index);
         let (idx, _) = Index::open(&store).unwrap_or_else(|e| am_error(index, e));
-        if values.len() != idx.layout.dims {
+        if idx.layout.elem == ElemKind::Sparse {
+            check_sparse(bytes);
+        } else if values.len() != idx.layout.dims {
             super::dimension_mismatch(idx.layout.dims as u32, values.len());
         }
         if unindexable(idx.metric, values) {

@@ -19,10 +19,11 @@ use vector_core::pages::hnsw::{HnswLayout, STATE_LIVE};
 use vector_core::scan::{score_bytes, Query};
 
 use super::{IterativeScan, EF_SEARCH, ITERATIVE_SCAN, MAX_SCAN_TUPLES, SCAN_MEM_MULTIPLIER};
-use crate::am::am_error;
 use crate::am::skeleton::AmScan;
+use crate::am::{am_error, QueryValue};
 use crate::storage::HintedStore;
 use crate::types::error;
+use vector_core::elem::ElemKind;
 
 pub struct HnswScan {
     query: Option<Query>,
@@ -52,23 +53,24 @@ impl AmScan for HnswScan {
         }
     }
 
-    fn rescan(&mut self, index: pg_sys::Relation, query: Option<Vec<f32>>) {
+    fn rescan(&mut self, index: pg_sys::Relation, query: Option<QueryValue>) {
         let store = HintedStore::new(index);
         let (idx, _) = Index::open(&store).unwrap_or_else(|e| am_error(index, e));
+        let dims = idx.layout.dims;
         let query = match query {
-            Some(q) if q.len() != idx.layout.dims => error(
+            Some(q) if q.dims != dims => error(
                 PgSqlErrorCode::ERRCODE_DATA_EXCEPTION,
-                if idx.layout.elem == vector_core::elem::ElemKind::Bit {
-                    format!("different bit lengths {} and {}", idx.layout.dims, q.len())
-                } else {
-                    format!(
-                        "different vector dimensions {} and {}",
-                        idx.layout.dims,
-                        q.len()
-                    )
+                // pgvector's distance functions, called (query, stored value)
+                match idx.layout.elem {
+                    ElemKind::Bit => format!("different bit lengths {} and {dims}", q.dims),
+                    ElemKind::Sparse => {
+                        format!("different sparsevec dimensions {} and {dims}", q.dims)
+                    }
+                    _ => format!("different vector dimensions {} and {dims}", q.dims),
                 },
             ),
-            Some(q) => Query::new(idx.metric, q),
+            Some(q) if idx.layout.elem == ElemKind::Sparse => Query::sparse(idx.metric, q.stored),
+            Some(q) => Query::new(idx.metric, q.values),
             None => Query::null(idx.metric),
         };
         self.query = Some(query);

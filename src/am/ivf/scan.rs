@@ -45,11 +45,11 @@ impl AmScan for IvfScan {
         }
     }
 
-    fn rescan(&mut self, index: pg_sys::Relation, query: Option<Vec<f32>>) {
+    fn rescan(&mut self, index: pg_sys::Relation, query: Option<crate::am::QueryValue>) {
         self.passes = None;
         self.probed = 0;
         self.lists.clear();
-        self.query = query;
+        self.query = query.map(|q| q.values);
         if self.index.is_none() {
             self.index = open(index).ok();
         }

@@ -658,7 +658,10 @@ fn sparse_inserts_spill_when_a_segment_is_full() {
         .step_by(3)
         .filter(|&i| sparse_scan(&store, &sparse_bytes(&pts[i]), 64).contains(&(0.0, tid(i))))
         .count();
-    assert!(found * 100 >= 98 * pts.len().div_ceil(3), "{found} found themselves");
+    assert!(
+        found * 100 >= 98 * pts.len().div_ceil(3),
+        "{found} found themselves"
+    );
     // A malformed stored vector is refused.
     let mut bad = sparse_bytes(&pts[0]);
     bad.pop();
@@ -713,13 +716,20 @@ fn sparse_vacuum_and_crash_safety() {
         let mut with_new = by_tid.clone();
         with_new.insert(tid(9999), new_b.clone());
         let live = check_sparse_vectors(&s, &with_new);
-        assert!(live == by_tid.len() || live == by_tid.len() + 1, "crash at {k}");
+        assert!(
+            live == by_tid.len() || live == by_tid.len() + 1,
+            "crash at {k}"
+        );
         let sample: Vec<_> = by_tid.iter().step_by(7).collect();
         let found = sample
             .iter()
             .filter(|(t, v)| sparse_scan(&s, v, 64).iter().any(|x| x.1 == **t))
             .count();
-        assert!(found * 100 >= 97 * sample.len(), "crash at {k}: {found} of {}", sample.len());
+        assert!(
+            found * 100 >= 97 * sample.len(),
+            "crash at {k}: {found} of {}",
+            sample.len()
+        );
         let (idx, _) = Hnsw::open(&s).unwrap();
         let other = sparse_points(1, dim, 700, 800, 95).pop().unwrap();
         idx.insert(tid(8888), &sparse_bytes(&other), 1).unwrap();
@@ -727,4 +737,3 @@ fn sparse_vacuum_and_crash_safety() {
         assert_eq!(got[0].1, tid(8888), "crash at {k}");
     }
 }
-
