@@ -297,3 +297,40 @@ BEGIN
   IF r NOT LIKE 'ok%' THEN RAISE EXCEPTION 'hnsw check: %', r; END IF;
   RETURN r;
 END $$;
+
+-- A random unit-length sparsevec of `dim` dimensions with about `nnz` elements, its indices
+-- drawn from the first 200 + nnz dimensions (so rows share elements).
+CREATE FUNCTION mp_rand_sparse(dim int, nnz int) RETURNS sparsevec LANGUAGE sql VOLATILE AS $$
+  SELECT l2_normalize(('{' || string_agg(k || ':' || (0.05 + random())::real, ',' ORDER BY k) || '}/' || dim)::sparsevec)
+  FROM (SELECT DISTINCT 1 + floor(random() * least(dim, 200 + nnz))::int AS k FROM generate_series(1, nnz)) s
+$$;
+
+-- mp_hnsw_check for a sparsevec table: 8 of its own rows as queries (L2, top 20), index scan
+-- against seq scan: same row count, nearest first, live rows at their distance, recall >= 0.9.
+CREATE FUNCTION mp_hnsw_sparse_check(tbl regclass) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+  q text; idx mp_hit[]; ref mp_hit[]; hits int; total int := 0; found int := 0; kth float8;
+BEGIN
+  PERFORM set_config('hnsw.ef_search', '200', true);
+  FOR q IN EXECUTE format('SELECT v::text FROM %s WHERE v IS NOT NULL ORDER BY id LIMIT 8 OFFSET 11', tbl) LOOP
+    PERFORM set_config('enable_seqscan', 'off', true);
+    PERFORM set_config('enable_indexscan', 'on', true);
+    EXECUTE format('SELECT array_agg(ROW(d, id)::mp_hit ORDER BY d) FROM (SELECT id, v <-> %L::sparsevec AS d FROM %s ORDER BY v <-> %L::sparsevec LIMIT 20) s', q, tbl, q) INTO idx;
+    PERFORM set_config('enable_seqscan', 'on', true);
+    PERFORM set_config('enable_indexscan', 'off', true);
+    EXECUTE format('SELECT array_agg(ROW(d, id)::mp_hit ORDER BY d) FROM (SELECT id, v <-> %L::sparsevec AS d FROM %s ORDER BY v <-> %L::sparsevec LIMIT 20) s', q, tbl, q) INTO ref;
+    PERFORM set_config('enable_indexscan', 'on', true);
+    IF coalesce(array_length(idx, 1), 0) <> array_length(ref, 1) THEN
+      RETURN format('FAIL: %s rows through the index, %s through the seq scan', coalesce(array_length(idx, 1), 0), array_length(ref, 1));
+    END IF;
+    EXECUTE format('SELECT count(*) FROM unnest($1) h JOIN %s t ON t.id = h.id WHERE abs((t.v <-> %L::sparsevec) - h.d) <= 1e-6 * greatest(1, h.d)', tbl, q)
+      INTO hits USING idx;
+    IF hits <> array_length(idx, 1) THEN RETURN format('FAIL: %s of %s rows are not live rows at their distance', array_length(idx, 1) - hits, array_length(idx, 1)); END IF;
+    kth := ref[array_length(ref, 1)].d;
+    found := found + (SELECT count(*) FROM unnest(idx) h WHERE h.id IN (SELECT r.id FROM unnest(ref) r) OR h.d <= kth + 1e-6);
+    total := total + array_length(ref, 1);
+  END LOOP;
+  IF total = 0 THEN RETURN 'FAIL: no queries'; END IF;
+  IF found < 0.9 * total THEN RETURN format('FAIL: recall %s', round(found::numeric / total, 3)); END IF;
+  RETURN format('ok: recall@20 %s over %s queries', round(found::numeric / total, 3), total / 20);
+END $$;

@@ -236,7 +236,8 @@ scenario() {
   fi
 }
 
-# 13. hnsw: build, inserts, delete + VACUUM (link repair) on a primary with a streaming standby;
+# 13. hnsw: build, inserts, delete + VACUUM (link repair) on a primary with a streaming standby
+#     (vector, vector beyond a page, sparsevec with long rows that spill out of their segment);
 #     concurrent inserts and queries while VACUUM runs; then the primary crashes. The standby's
 #     and the recovered primary's graphs answer like the primary's did (recall against their
 #     own seq scan, every row live and at its true distance), and take writes again.
@@ -274,10 +275,18 @@ DELETE FROM hbig WHERE id % 4 = 0;
 VACUUM (INDEX_CLEANUP ON) h;
 VACUUM (INDEX_CLEANUP ON) hbig;
 INSERT INTO h (v) SELECT mp_rand_vec(16) FROM generate_series(1, 300);
+CREATE TABLE hsp (id bigserial PRIMARY KEY, v sparsevec(2000)) WITH (vacuum_truncate = false);
+INSERT INTO hsp (v) SELECT mp_rand_sparse(2000, 5 + i % 60) FROM generate_series(1, 2000) i;
+CREATE INDEX hsp_l2 ON hsp USING hnsw (v sparsevec_l2_ops) WITH (m = 8, ef_construction = 32);
+INSERT INTO hsp (v) SELECT mp_rand_sparse(2000, 300 + i % 600) FROM generate_series(1, 150) i;
+DELETE FROM hsp WHERE id % 3 = 2;
+VACUUM (INDEX_CLEANUP ON) hsp;
+INSERT INTO hsp (v) SELECT mp_rand_sparse(2000, 5 + i % 900) FROM generate_series(1, 100) i;
 SQL
   local ok=0
   verify hprimary "primary: h" "SELECT mp_hnsw_check('h')" || ok=1
   verify hprimary "primary: hbig" "SELECT mp_hnsw_check('hbig')" || ok=1
+  verify hprimary "primary: hsp" "SELECT mp_hnsw_sparse_check('hsp')" || ok=1
   # inserts and queries while VACUUM repairs links
   local dur=8 w=() r=() wp rp
   w+=(-f "$(render insert h 16)@6" -f "$(render delete h 16)@3" -f "$(render update h 16)@2")
@@ -294,6 +303,7 @@ SQL
   wait_replay hprimary hstandby || ok=1
   verify hstandby "standby: h" "SELECT mp_hnsw_check('h')" || ok=1
   verify hstandby "standby: hbig" "SELECT mp_hnsw_check('hbig')" || ok=1
+  verify hstandby "standby: hsp" "SELECT mp_hnsw_sparse_check('hsp')" || ok=1
   local fp
   fp=$(sql hprimary -c "SELECT mp_fingerprint('h')")
   stop hstandby
@@ -303,14 +313,17 @@ SQL
   expect hprimary "h contents survived" "SELECT mp_fingerprint('h')" "$fp" || ok=1
   verify hprimary "after recovery: h" "SELECT mp_hnsw_check('h')" || ok=1
   verify hprimary "after recovery: hbig" "SELECT mp_hnsw_check('hbig')" || ok=1
+  verify hprimary "after recovery: hsp" "SELECT mp_hnsw_sparse_check('hsp')" || ok=1
   sql hprimary >/dev/null <<'SQL'
 INSERT INTO h (v) SELECT mp_rand_vec(16) FROM generate_series(1, 300);
 DELETE FROM h WHERE id % 5 = 1;
 VACUUM (INDEX_CLEANUP ON) h;
 INSERT INTO hbig (v) SELECT mp_rand_vec(3000) FROM generate_series(1, 10);
+INSERT INTO hsp (v) SELECT mp_rand_sparse(2000, 300 + i % 700) FROM generate_series(1, 100) i;
 SQL
   verify hprimary "writes after recovery: h" "SELECT mp_hnsw_check('h')" || ok=1
   verify hprimary "writes after recovery: hbig" "SELECT mp_hnsw_check('hbig')" || ok=1
+  verify hprimary "writes after recovery: hsp" "SELECT mp_hnsw_sparse_check('hsp')" || ok=1
   return $ok
 }
 
