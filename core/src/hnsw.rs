@@ -17,7 +17,7 @@
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
-use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU32, AtomicU8, Ordering::Relaxed};
 use std::sync::Mutex;
 
 use crate::kmeans::SplitMix64;
@@ -81,8 +81,18 @@ pub fn level_from_hash(hash: u64, m: usize, max: usize) -> usize {
 pub fn select_neighbours(
     candidates: &[Scored],
     max: usize,
-    mut dist: impl FnMut(u32, u32) -> f32,
+    dist: impl FnMut(u32, u32) -> f32,
 ) -> Vec<u32> {
+    select_neighbours_kept(candidates, max, dist).0
+}
+
+/// [`select_neighbours`], and how many of the neighbours, from the first, it kept (the rest
+/// are fill-ins from the discarded).
+pub fn select_neighbours_kept(
+    candidates: &[Scored],
+    max: usize,
+    mut dist: impl FnMut(u32, u32) -> f32,
+) -> (Vec<u32>, usize) {
     let mut kept: Vec<Scored> = Vec::with_capacity(max);
     let mut discarded = Vec::new();
     for &c in candidates {
@@ -95,13 +105,14 @@ pub fn select_neighbours(
             discarded.push(c);
         }
     }
+    let n_kept = kept.len();
     for c in discarded {
         if kept.len() == max {
             break;
         }
         kept.push(c);
     }
-    kept.into_iter().map(|s| s.id).collect()
+    (kept.into_iter().map(|s| s.id).collect(), n_kept)
 }
 
 /// What building a graph needs of its nodes' vectors: the distance between two nodes, and a
@@ -234,6 +245,9 @@ pub struct Graph {
     /// Start of each node's lists in `words` (level 0 first, then each upper level).
     starts: Vec<usize>,
     words: Vec<AtomicU32>,
+    /// Per node: 1 + how many of its level-0 links, from the first, the selection heuristic
+    /// kept (0: not known, the list was appended to since).
+    kept: Vec<AtomicU8>,
     locks: Vec<Mutex<()>>,
     /// Entry point and its level.
     entry: Mutex<Option<(u32, usize)>>,
@@ -251,11 +265,14 @@ impl Graph {
         }
         let mut words = Vec::with_capacity(total);
         words.resize_with(total, || AtomicU32::new(0));
+        let mut kept = Vec::with_capacity(levels.len());
+        kept.resize_with(levels.len(), || AtomicU8::new(0));
         Graph {
             params,
             levels,
             starts,
             words,
+            kept,
             locks: (0..STRIPES).map(|_| Mutex::new(())).collect(),
             entry: Mutex::new(None),
         }
@@ -264,7 +281,13 @@ impl Graph {
     /// Bytes a graph takes per node (for memory budgets), with levels as drawn for `m`.
     pub fn bytes_per_node(m: usize) -> usize {
         // level 0 list, the expected upper lists, start offset, level
-        4 * (1 + capacity(m, 0)) + 4 * (1 + capacity(m, 1)) / (m - 1) + 8 + 1
+        4 * (1 + capacity(m, 0)) + 4 * (1 + capacity(m, 1)) / (m - 1) + 8 + 2
+    }
+
+    /// How many of `node`'s level-0 links, from the first, the selection heuristic kept, if
+    /// known (the page's record keeps it for inserts to re-select cheaply).
+    pub fn kept(&self, node: u32) -> Option<usize> {
+        (self.kept[node as usize].load(Relaxed) as usize).checked_sub(1)
     }
 
     pub fn len(&self) -> usize {
@@ -318,6 +341,9 @@ impl Graph {
     }
 
     pub(crate) fn set_list(&self, node: u32, level: usize, links: &[u32]) {
+        if level == 0 {
+            self.kept[node as usize].store(0, Relaxed);
+        }
         let s = self.list_start(node, level);
         debug_assert!(links.len() <= capacity(self.params.m, level));
         self.words[s].store(links.len() as u32, Relaxed);
@@ -356,6 +382,7 @@ impl Graph {
         // the links back: the node is reachable only once all its lists are there.
         let mut entries = vec![nearest];
         let mut chosen = vec![Vec::new(); level.min(top) + 1];
+        let mut kept0 = 0;
         for l in (0..=level.min(top)).rev() {
             let found = self.search_level(
                 &entries,
@@ -367,12 +394,19 @@ impl Graph {
             );
             let max = max_links(self.params.m, l);
             let candidates: Vec<Scored> = found.iter().filter(|s| s.id != id).copied().collect();
-            chosen[l] = select_neighbours(&candidates, max, dist);
+            let (list, kept) = select_neighbours_kept(&candidates, max, dist);
+            chosen[l] = list;
+            if l == 0 {
+                kept0 = kept;
+            }
             entries = found;
         }
         for (l, list) in chosen.iter().enumerate() {
             let _g = self.lock(id);
             self.set_list(id, l, list);
+            if l == 0 {
+                self.kept[id as usize].store(kept0 as u8 + 1, Relaxed);
+            }
         }
         for (l, list) in chosen.iter().enumerate() {
             for &n in list {
@@ -403,7 +437,12 @@ impl Graph {
         }
         list.push(new);
         if list.len() > capacity(self.params.m, level) {
-            list = self.reselect(node, &list, max_links(self.params.m, level), dist);
+            let (l, kept) = self.reselect(node, &list, max_links(self.params.m, level), dist);
+            self.set_list(node, level, &l);
+            if level == 0 {
+                self.kept[node as usize].store(kept as u8 + 1, Relaxed);
+            }
+            return;
         }
         self.set_list(node, level, &list);
     }
@@ -414,7 +453,7 @@ impl Graph {
         list: &[u32],
         max: usize,
         dist: &impl Fn(u32, u32) -> f32,
-    ) -> Vec<u32> {
+    ) -> (Vec<u32>, usize) {
         let mut scored: Vec<Scored> = list
             .iter()
             .map(|&n| Scored {
@@ -423,7 +462,7 @@ impl Graph {
             })
             .collect();
         scored.sort();
-        select_neighbours(&scored, max, dist)
+        select_neighbours_kept(&scored, max, dist)
     }
 
     /// Bring every list back to its limit (after the last insert), on every thread of the
@@ -436,9 +475,12 @@ impl Graph {
                 let max = max_links(self.params.m, level);
                 let list = self.neighbours(node, level);
                 if list.len() > max {
-                    let kept = self.reselect(node, &list, max, &dist);
+                    let (kept, n_kept) = self.reselect(node, &list, max, &dist);
                     let _g = self.lock(node);
                     self.set_list(node, level, &kept);
+                    if level == 0 {
+                        self.kept[node as usize].store(n_kept as u8 + 1, Relaxed);
+                    }
                 }
             }
         });

@@ -17,7 +17,9 @@
 //! record (R = 72 + 8·m bytes):
 //!  0 state u8: 0 empty (never used, or freed by VACUUM), 1 live, 2 dead (VACUUM found every
 //!    heap row gone; still linked until its neighbours are repaired, never returned)
-//!  1 level u8      2 ntids u8     3 reserved     4 upper u16: offset on this page of the
+//!  1 level u8      2 ntids u8     3 kept u8: 0 unknown, else 1 + how many of the level-0
+//!    links, from the first, the selection heuristic kept (the rest are fill-ins it pruned)
+//!                                 4 upper u16: offset on this page of the
 //!  node's upper lists (levels 1..=level, m u32 each), 0 for level 0     6 reserved u16
 //!  8 heap tids[10], 6 B each (rows with identical vectors share a node, as in pgvector)
 //!  68 reserved u32
@@ -309,8 +311,12 @@ impl HnswLayout {
         }
     }
 
-    /// Replace node `n`'s neighbours on `level` (at most [`HnswLayout::max_links`]).
+    /// Replace node `n`'s neighbours on `level` (at most [`HnswLayout::max_links`]); on level
+    /// 0 the kept count becomes unknown ([`HnswLayout::set_kept`]).
     pub fn set_neighbours(&self, page: &mut [u8], n: u32, level: usize, links: &[u32]) {
+        if level == 0 {
+            page[self.record_offset(n) + 3] = 0;
+        }
         let (start, cap) = self.list_at(page, n, level);
         assert!(links.len() <= cap && level <= page[self.record_offset(n) + 1] as usize);
         for (k, x) in page[start..start + cap * 4].chunks_exact_mut(4).enumerate() {
@@ -325,6 +331,13 @@ impl HnswLayout {
         put_u32(page, at, block);
         page[at + 4..at + 6].copy_from_slice(&(offset as u16).to_ne_bytes());
         page[at + 6..at + 8].copy_from_slice(&(len as u16).to_ne_bytes());
+    }
+
+    /// Record that the first `kept` of node `n`'s level-0 links are the ones the selection
+    /// heuristic kept (after [`HnswLayout::set_neighbours`]).
+    pub fn set_kept(&self, page: &mut [u8], n: u32, kept: usize) {
+        assert!(kept <= 2 * self.m);
+        page[self.record_offset(n) + 3] = kept as u8 + 1;
     }
 
     pub fn set_state(&self, page: &mut [u8], n: u32, state: u8) {
@@ -357,6 +370,12 @@ impl Rec<'_> {
 
     pub fn level(&self) -> usize {
         self.page[self.at + 1] as usize
+    }
+
+    /// How many of the level-0 links, from the first, the selection heuristic kept (`None`:
+    /// not known, e.g. written by a build or appended to).
+    pub fn kept(&self) -> Option<usize> {
+        (self.page[self.at + 3] as usize).checked_sub(1)
     }
 
     pub fn tids(&self) -> impl Iterator<Item = Tid> + '_ {

@@ -737,3 +737,94 @@ fn sparse_vacuum_and_crash_safety() {
         assert_eq!(got[0].1, tid(8888), "crash at {k}");
     }
 }
+
+#[test]
+fn incremental_reselection_equals_selecting_afresh() {
+    // One node's list over many inserts: with the kept count of each selection, re-selecting
+    // only what a new candidate can change gives what selecting over list + new gives.
+    let pts = points(3000, 12, 101);
+    let stored: Vec<Vec<u8>> = pts.iter().map(|p| bytes(p)).collect();
+    let d = |a: &[u8], b: &[u8]| pair_distance(Metric::L2, ElemKind::F32, a, b);
+    let mut ids: Vec<u32> = (0..pts.len() as u32).collect();
+    ids.sort_unstable();
+    let mut starts = vec![0];
+    let mut all = Vec::new();
+    for v in &stored {
+        all.extend_from_slice(v);
+        starts.push(all.len());
+    }
+    let vectors = VectorSet {
+        ids,
+        bytes: all,
+        starts,
+    };
+    let fresh = |own: u32, cands: &[u32], max: usize| {
+        let mut scored: Vec<Scored> = cands
+            .iter()
+            .map(|&x| Scored {
+                dist: d(&stored[own as usize], &stored[x as usize]),
+                id: x,
+            })
+            .collect();
+        scored.sort();
+        select_neighbours_kept(&scored, max, |a, b| {
+            d(&stored[a as usize], &stored[b as usize])
+        })
+    };
+    let mut rng = SmallRng::seed_from_u64(9);
+    let (mut agreed, mut left_out, mut changed) = (0, 0, 0);
+    for own in [0u32, 17, 999] {
+        for max in [8usize, 32] {
+            let first: Vec<u32> = (1000..1000 + max as u32 + 5).collect();
+            let (mut list, mut kept) = fresh(own, &first, max);
+            let mut known = Some(kept);
+            for step in 0..400 {
+                let n = rng.gen_range(1000..3000u32);
+                if list.contains(&n) || n == own {
+                    continue;
+                }
+                let mut with = list.clone();
+                with.push(n);
+                let (want, want_kept) = fresh(own, &with, max);
+                let got = reselect(
+                    &stored[own as usize],
+                    n,
+                    &stored[n as usize],
+                    &list,
+                    known,
+                    max,
+                    &vectors,
+                    d,
+                );
+                match got {
+                    None => {
+                        assert!(
+                            !want.contains(&n),
+                            "step {step}: n left out, afresh keeps it"
+                        );
+                        left_out += 1;
+                    }
+                    Some((l, k)) => {
+                        let (mut a, mut b) = (l.clone(), want.clone());
+                        a.sort_unstable();
+                        b.sort_unstable();
+                        assert_eq!(a, b, "own {own} max {max} step {step}");
+                        assert_eq!(k, want_kept, "kept count, step {step}");
+                        assert_eq!(&l[..k], &want[..k], "kept ones first, step {step}");
+                        list = l;
+                        kept = k;
+                        changed += 1;
+                    }
+                }
+                agreed += 1;
+                // Now and then the count is lost (an append, a build): afresh from there.
+                known = if step % 97 == 96 { None } else { Some(kept) };
+            }
+        }
+    }
+    assert!(
+        left_out > 100 && changed > 100,
+        "{left_out} left out, {changed} changed"
+    );
+    eprintln!("{agreed} re-selections agreed ({left_out} left n out)");
+}
