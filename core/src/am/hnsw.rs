@@ -13,7 +13,8 @@
 //! * **insert**: search the graph for the new vector's neighbours (as a scan does, with
 //!   `ef_construction`), then one record writes the node (vector, graph record with its own
 //!   links, `n_slots`), then one record per neighbour adds the back link (re-selecting that
-//!   neighbour's links when they are full), then the entry point moves up if the node is
+//!   neighbour's links when they are full, incrementally where its record says which links
+//!   the heuristic kept: [`reselect`]), then the entry point moves up if the node is
 //!   higher. A node is unreachable until its first back link, and complete by then. Inserts
 //!   are serialised by the caller (Postgres: a heavyweight lock); scans never wait for them.
 //! * **VACUUM** ([`Hnsw::bulk_delete`]): (1) drop dead heap rows from each node, marking a node
