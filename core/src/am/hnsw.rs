@@ -113,6 +113,16 @@ fn set_entry(meta: &mut Meta, to: Option<(u32, usize)>) {
     }
 }
 
+/// After an insert that looked for a freed slot from `from` and knows none is below `to`:
+/// the meta page's `free_hint` moves to `to`, unless VACUUM lowered it meanwhile.
+fn move_free_hint(meta: &mut Meta, hint: Option<(u64, u64)>) {
+    if let Some((from, to)) = hint {
+        if meta.free_hint >= from {
+            meta.free_hint = to;
+        }
+    }
+}
+
 fn set_spill(meta: &mut Meta, segment: u32) {
     if let AmMeta::Hnsw { spill, .. } = &mut meta.am {
         *spill = segment + 1;
@@ -462,8 +472,18 @@ impl<'s, S: PageStore> Hnsw<'s, S> {
                 entries = found;
             }
         }
-        let n = self.allocate(h.nodes, level);
-        self.write_node(n, tid, vector, level, &chosen, kept0, &h)?;
+        // A level-0 node takes a slot VACUUM freed, if there is one; taller nodes (1 in m)
+        // need upper-list room and go to the end.
+        let (n, hint) = match (level, self.free_slot(meta.free_hint, h.nodes)) {
+            (0, Some(n)) => {
+                self.ensure_blocks(self.layout.blocks_for(n + 1));
+                (n, Some(n as u64 + 1))
+            }
+            (0, None) => (self.allocate(h.nodes, 0), Some(h.nodes as u64)),
+            _ => (self.allocate(h.nodes, level), None),
+        };
+        let hint = hint.map(|to| (meta.free_hint, to));
+        self.write_node(n, tid, vector, level, &chosen, kept0, hint, &h)?;
         for (l, links) in chosen.iter().enumerate() {
             for &c in links {
                 self.link(c, n, l, vector);
@@ -511,6 +531,30 @@ impl<'s, S: PageStore> Hnsw<'s, S> {
         true
     }
 
+    /// The first freed node slot at or after `from` (below `nodes`): a record VACUUM emptied,
+    /// or one a build or a spill segment left unused.
+    fn free_slot(&self, from: u64, nodes: u32) -> Option<u32> {
+        let per_seg = self.layout.per_seg as u32;
+        let blocks = self.store.blocks();
+        let mut n = from.min(nodes as u64) as u32;
+        while n < nodes {
+            let seg_end = ((n / per_seg + 1) * per_seg).min(nodes);
+            let gb = self.layout.graph_block(n);
+            if gb >= blocks {
+                return None;
+            }
+            let page = self.store.read(gb);
+            if HnswLayout::is_graph_page(&page) {
+                let empty = |x: &u32| self.layout.rec(&page, *x).state() == STATE_EMPTY;
+                if let Some(f) = (n..seg_end).find(empty) {
+                    return Some(f);
+                }
+            }
+            n = seg_end;
+        }
+        None
+    }
+
     /// The node number for a new node on `level`: the next one, or the first of the next
     /// segment when its graph page has no room for the node's upper lists.
     fn allocate(&self, next: u32, level: usize) -> u32 {
@@ -538,11 +582,12 @@ impl<'s, S: PageStore> Hnsw<'s, S> {
         level: usize,
         links: &[Vec<u32>],
         kept0: Option<usize>,
+        hint: Option<(u64, u64)>,
         h: &HnswMeta,
     ) -> Result<(), Error> {
         let first = h.entry.is_none();
         if self.layout.variable {
-            return self.write_variable_node(n, tid, vector, level, links, kept0, h);
+            return self.write_variable_node(n, tid, vector, level, links, kept0, hint, h);
         }
         let (vblock, off) = self.layout.vector_at(n);
         let spanning = self.layout.pages_per_vec > 1;
@@ -579,6 +624,7 @@ impl<'s, S: PageStore> Hnsw<'s, S> {
         let end = HnswLayout::upper_end(rec.page(g));
         rec.set_used_end(g, end);
         meta.n_slots = meta.n_slots.max(n as u64 + 1);
+        move_free_hint(&mut meta, hint);
         if first {
             set_entry(&mut meta, Some((n, level)));
         }
@@ -598,6 +644,7 @@ impl<'s, S: PageStore> Hnsw<'s, S> {
         level: usize,
         links: &[Vec<u32>],
         kept0: Option<usize>,
+        hint: Option<(u64, u64)>,
         h: &HnswMeta,
     ) -> Result<(), Error> {
         let per_seg = self.layout.per_seg as u32;
@@ -614,24 +661,43 @@ impl<'s, S: PageStore> Hnsw<'s, S> {
             })
         };
         let own = n / per_seg;
-        let (vblock, claim) = match room(own).or_else(|| h.spill.and_then(room)) {
-            Some(b) => (b, None),
-            None => {
-                let seg = own + 1;
-                self.ensure_blocks(self.layout.blocks_for((seg + 1) * per_seg));
-                (self.layout.graph_block(seg * per_seg) + 1, Some(seg))
-            }
+        // A freed node's own vector space, when the new vector fits it.
+        let old = {
+            let page = self.store.read(self.layout.graph_block(n));
+            let r = self.layout.rec(&page, n);
+            (HnswLayout::is_graph_page(&page) && r.state() == STATE_EMPTY)
+                .then(|| r.vector_place())
+                .flatten()
+                .filter(|&(b, _, len)| len >= vector.len() && b < self.store.blocks())
+        };
+        let (vblock, claim) = match old {
+            Some((b, _, _)) => (b, None),
+            None => match room(own).or_else(|| h.spill.and_then(room)) {
+                Some(b) => (b, None),
+                None => {
+                    // the first segment past every node (n may be a reused slot)
+                    let seg = (own + 1).max(h.nodes.div_ceil(per_seg));
+                    self.ensure_blocks(self.layout.blocks_for((seg + 1) * per_seg));
+                    (self.layout.graph_block(seg * per_seg) + 1, Some(seg))
+                }
+            },
         };
         let mut rec = self.store.record();
         let g = self.lock_page(&mut rec, self.layout.graph_block(n));
         let v = self.lock_page(&mut rec, vblock);
-        let off = crate::pages::used_end(rec.page(v));
-        assert!(
-            off + vector.len() <= PAGE_SIZE,
-            "vector page filled under an insert"
-        );
+        let off = match old {
+            Some((_, off, _)) => off,
+            None => {
+                let off = crate::pages::used_end(rec.page(v));
+                assert!(
+                    off + vector.len() <= PAGE_SIZE,
+                    "vector page filled under an insert"
+                );
+                rec.set_used_end(v, off + vector.len());
+                off
+            }
+        };
         rec.page_mut(v)[off..off + vector.len()].copy_from_slice(vector);
-        rec.set_used_end(v, off + vector.len());
         let m = rec.lock(META_BLOCK);
         let mut meta = Meta::read(rec.page(m)).map_err(Error::Meta)?;
         let page = rec.page_mut(g);
@@ -647,6 +713,7 @@ impl<'s, S: PageStore> Hnsw<'s, S> {
         let end = HnswLayout::upper_end(rec.page(g));
         rec.set_used_end(g, end);
         meta.n_slots = meta.n_slots.max(n as u64 + 1);
+        move_free_hint(&mut meta, hint);
         if let Some(seg) = claim {
             set_spill(&mut meta, seg);
             meta.n_slots = meta.n_slots.max(((seg + 1) * per_seg) as u64);
@@ -833,7 +900,8 @@ impl<'s, S: PageStore> Hnsw<'s, S> {
                 }
             }
         }
-        // (4) free
+        // (4) free, and tell inserts where the first freed slot is
+        let lowest = gone.iter().min().copied();
         for s in 0..segments {
             let first = s * per_seg;
             let last = ((s + 1) * per_seg).min(nodes);
@@ -849,6 +917,16 @@ impl<'s, S: PageStore> Hnsw<'s, S> {
                 }
             }
             rec.commit();
+        }
+        if let Some(low) = lowest {
+            let mut rec = self.store.record();
+            let i = rec.lock(META_BLOCK);
+            let mut meta = Meta::read(rec.page(i)).map_err(Error::Meta)?;
+            if (low as u64) < meta.free_hint {
+                meta.free_hint = low as u64;
+                meta.write(rec.page_mut(i));
+                rec.commit();
+            }
         }
         Ok(stats)
     }

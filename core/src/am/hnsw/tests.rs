@@ -828,3 +828,66 @@ fn incremental_reselection_equals_selecting_afresh() {
     );
     eprintln!("{agreed} re-selections agreed ({left_out} left n out)");
 }
+
+#[test]
+fn freed_slots_are_reused() {
+    // Dense: delete 40%, VACUUM, insert as many level-0 rows: the graph does not grow.
+    let mut all = uniform(1230, 10, 111);
+    let queries = all.split_off(1200);
+    let store = built_store(&all, 8, 40, Metric::L2);
+    let (idx, meta) = Hnsw::open(&store).unwrap();
+    let before = HnswMeta::of(&meta).unwrap().nodes;
+    let dead: HashSet<Tid> = (0..all.len()).filter(|i| i % 5 < 2).map(tid).collect();
+    idx.bulk_delete(&mut |t| dead.contains(&t), &mut || {}, &mut || {})
+        .unwrap();
+    let fresh = uniform(dead.len(), 10, 113);
+    for (j, p) in fresh.iter().enumerate() {
+        idx.insert(tid(20_000 + j), &bytes(p), 0).unwrap();
+    }
+    let after = HnswMeta::of(&idx.read_meta().unwrap()).unwrap().nodes;
+    assert_eq!(after, before, "freed slots reused");
+    check_links(&store);
+    let mut rows: Vec<(Tid, Vec<f32>)> = all_rows(&all)
+        .into_iter()
+        .filter(|(t, _)| !dead.contains(t))
+        .collect();
+    rows.extend(
+        fresh
+            .iter()
+            .enumerate()
+            .map(|(j, p)| (tid(20_000 + j), p.clone())),
+    );
+    let r = recall(&store, &rows, &queries, Metric::L2, 64);
+    eprintln!("after reusing {} slots: recall@10 {r:.3}", dead.len());
+    assert!(r >= 0.9, "recall@10 {r}");
+    for (j, p) in fresh.iter().enumerate().step_by(13) {
+        assert!(scan(&store, p, 40).contains(&(0.0, tid(20_000 + j))));
+    }
+    // Sparse: a freed node's vector space is reused when the new vector fits it.
+    let dim = 2000;
+    let pts = sparse_points(600, dim, 10, 200, 115);
+    let store = built_sparse_store(&pts, dim, 6, 32, Metric::L2);
+    let (idx, meta) = Hnsw::open(&store).unwrap();
+    let before = (HnswMeta::of(&meta).unwrap().nodes, store.blocks());
+    let dead: HashSet<Tid> = (0..pts.len()).filter(|i| i % 2 == 0).map(tid).collect();
+    idx.bulk_delete(&mut |t| dead.contains(&t), &mut || {}, &mut || {})
+        .unwrap();
+    let mut by_tid: HashMap<Tid, Vec<u8>> = pts
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % 2 == 1)
+        .map(|(i, p)| (tid(i), sparse_bytes(p)))
+        .collect();
+    for (j, p) in sparse_points(300, dim, 5, 10, 117).iter().enumerate() {
+        let b = sparse_bytes(p);
+        idx.insert(tid(30_000 + j), &b, 0).unwrap();
+        by_tid.insert(tid(30_000 + j), b);
+    }
+    let after = (
+        HnswMeta::of(&idx.read_meta().unwrap()).unwrap().nodes,
+        store.blocks(),
+    );
+    assert_eq!(after, before, "slots and vector space reused");
+    assert_eq!(check_sparse_vectors(&store, &by_tid), by_tid.len());
+    check_links(&store);
+}
