@@ -9,10 +9,11 @@
 //! ```
 //! `kind` selects the AM section: none for `flat` (0); for IVF (1) `lists` (u64) then `stamp`
 //! (u64, a fresh nonzero value per build, so backends can tell one build's centroids from
-//! another's); for hnsw (2) `m | ef_construction << 16`, the entry node, its level. For hnsw
-//! `n_slots` is the number of node numbers handed out.
+//! another's); for hnsw (2) `m | ef_construction << 16`, the entry node, its level (above that
+//! byte: a variable layout's vector pages per segment), its spill segment plus one (0: none).
+//! For hnsw `n_slots` is the number of node numbers handed out.
 //! `n_slots` is the high-water mark of allocated slots (`flat`), `free_hint` the lowest slot
-//! that may be free (everything below it is known to be in use).
+//! (hnsw: node number) that may be free (everything below it is known to be in use).
 
 use super::{get_u32, get_u64, put_u32, put_u64, PAGE_HEADER};
 use crate::distance::Metric;
