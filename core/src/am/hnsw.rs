@@ -113,14 +113,19 @@ fn set_entry(meta: &mut Meta, to: Option<(u32, usize)>) {
     }
 }
 
-/// After an insert that looked for a freed slot from `from` and knows none is below `to`:
-/// the meta page's `free_hint` moves to `to`, unless VACUUM lowered it meanwhile.
-fn move_free_hint(meta: &mut Meta, hint: Option<(u64, u64)>) {
-    if let Some((from, to)) = hint {
-        if meta.free_hint >= from {
-            meta.free_hint = to;
-        }
-    }
+/// What [`Hnsw::commit_node`] writes of a new node.
+struct NewNode<'a> {
+    n: u32,
+    tid: Tid,
+    level: usize,
+    links: &'a [Vec<u32>],
+    /// How many of its level-0 links the selection heuristic kept.
+    kept0: Option<usize>,
+    /// The insert looked for a freed slot from `.0` and knows none is below `.1`: the meta
+    /// page's `free_hint` moves there.
+    hint: Option<(u64, u64)>,
+    /// The graph was empty: the node becomes the entry point.
+    first: bool,
 }
 
 fn set_spill(meta: &mut Meta, segment: u32) {
@@ -479,11 +484,23 @@ impl<'s, S: PageStore> Hnsw<'s, S> {
                 self.ensure_blocks(self.layout.blocks_for(n + 1));
                 (n, Some(n as u64 + 1))
             }
-            (0, None) => (self.allocate(h.nodes, 0), Some(h.nodes as u64)),
+            (0, None) => {
+                let n = self.allocate(h.nodes, 0);
+                (n, Some(n as u64 + 1))
+            }
             _ => (self.allocate(h.nodes, level), None),
         };
         let hint = hint.map(|to| (meta.free_hint, to));
-        self.write_node(n, tid, vector, level, &chosen, kept0, hint, &h)?;
+        let node = NewNode {
+            n,
+            tid,
+            level,
+            links: &chosen,
+            kept0,
+            hint,
+            first: h.entry.is_none(),
+        };
+        self.write_node(&node, vector, &h)?;
         for (l, links) in chosen.iter().enumerate() {
             for &c in links {
                 self.link(c, n, l, vector);
@@ -574,22 +591,11 @@ impl<'s, S: PageStore> Hnsw<'s, S> {
 
     /// Write node `n` (vector, record with its links, `n_slots`; the entry point when the
     /// graph was empty).
-    fn write_node(
-        &self,
-        n: u32,
-        tid: Tid,
-        vector: &[u8],
-        level: usize,
-        links: &[Vec<u32>],
-        kept0: Option<usize>,
-        hint: Option<(u64, u64)>,
-        h: &HnswMeta,
-    ) -> Result<(), Error> {
-        let first = h.entry.is_none();
+    fn write_node(&self, node: &NewNode, vector: &[u8], h: &HnswMeta) -> Result<(), Error> {
         if self.layout.variable {
-            return self.write_variable_node(n, tid, vector, level, links, kept0, hint, h);
+            return self.write_variable_node(node, vector, h);
         }
-        let (vblock, off) = self.layout.vector_at(n);
+        let (vblock, off) = self.layout.vector_at(node.n);
         let spanning = self.layout.pages_per_vec > 1;
         if spanning {
             // The chunks first, in records of up to four pages (nothing points at them yet).
@@ -606,27 +612,52 @@ impl<'s, S: PageStore> Hnsw<'s, S> {
             }
         }
         let mut rec = self.store.record();
-        let g = self.lock_page(&mut rec, self.layout.graph_block(n));
+        let g = self.lock_page(&mut rec, self.layout.graph_block(node.n));
         if !spanning {
             let v = self.lock_page(&mut rec, vblock);
             rec.page_mut(v)[off..off + vector.len()].copy_from_slice(vector);
         }
+        self.commit_node(rec, g, node, None, |_| {})
+    }
+
+    /// The end of writing node `node`, in `rec` (which holds its graph page as `g`, and its
+    /// vector): the record (and in a variable layout the vector's `place`), `n_slots`, the
+    /// free-slot hint and the entry point on the meta page, plus what `more` changes there.
+    fn commit_node<R: Record>(
+        &self,
+        mut rec: R,
+        g: usize,
+        node: &NewNode,
+        place: Option<(u32, usize, usize)>,
+        more: impl FnOnce(&mut Meta),
+    ) -> Result<(), Error> {
+        let n = node.n;
         let m = rec.lock(META_BLOCK);
         let mut meta = Meta::read(rec.page(m)).map_err(Error::Meta)?;
         let page = rec.page_mut(g);
-        self.layout.write_new_record(page, n, level, &[tid]);
-        for (l, list) in links.iter().enumerate() {
+        self.layout
+            .write_new_record(page, n, node.level, &[node.tid]);
+        if let Some((block, offset, len)) = place {
+            self.layout.set_vector_place(page, n, block, offset, len);
+        }
+        for (l, list) in node.links.iter().enumerate() {
             self.layout.set_neighbours(page, n, l, list);
         }
-        if let Some(k) = kept0 {
+        if let Some(k) = node.kept0 {
             self.layout.set_kept(page, n, k);
         }
         let end = HnswLayout::upper_end(rec.page(g));
         rec.set_used_end(g, end);
         meta.n_slots = meta.n_slots.max(n as u64 + 1);
-        move_free_hint(&mut meta, hint);
-        if first {
-            set_entry(&mut meta, Some((n, level)));
+        if let Some((from, to)) = node.hint {
+            // unless VACUUM lowered it meanwhile
+            if meta.free_hint >= from {
+                meta.free_hint = to;
+            }
+        }
+        more(&mut meta);
+        if node.first {
+            set_entry(&mut meta, Some((n, node.level)));
         }
         meta.write(rec.page_mut(m));
         rec.commit();
@@ -638,15 +669,11 @@ impl<'s, S: PageStore> Hnsw<'s, S> {
     /// segment (taken in the same record: the meta page moves the node counter past it).
     fn write_variable_node(
         &self,
-        n: u32,
-        tid: Tid,
+        node: &NewNode,
         vector: &[u8],
-        level: usize,
-        links: &[Vec<u32>],
-        kept0: Option<usize>,
-        hint: Option<(u64, u64)>,
         h: &HnswMeta,
     ) -> Result<(), Error> {
+        let n = node.n;
         let per_seg = self.layout.per_seg as u32;
         let room = |seg: u32| -> Option<u32> {
             let first = self.layout.graph_block(seg * per_seg) + 1;
@@ -698,32 +725,13 @@ impl<'s, S: PageStore> Hnsw<'s, S> {
             }
         };
         rec.page_mut(v)[off..off + vector.len()].copy_from_slice(vector);
-        let m = rec.lock(META_BLOCK);
-        let mut meta = Meta::read(rec.page(m)).map_err(Error::Meta)?;
-        let page = rec.page_mut(g);
-        self.layout.write_new_record(page, n, level, &[tid]);
-        self.layout
-            .set_vector_place(page, n, vblock, off, vector.len());
-        for (l, list) in links.iter().enumerate() {
-            self.layout.set_neighbours(page, n, l, list);
-        }
-        if let Some(k) = kept0 {
-            self.layout.set_kept(page, n, k);
-        }
-        let end = HnswLayout::upper_end(rec.page(g));
-        rec.set_used_end(g, end);
-        meta.n_slots = meta.n_slots.max(n as u64 + 1);
-        move_free_hint(&mut meta, hint);
-        if let Some(seg) = claim {
-            set_spill(&mut meta, seg);
-            meta.n_slots = meta.n_slots.max(((seg + 1) * per_seg) as u64);
-        }
-        if h.entry.is_none() {
-            set_entry(&mut meta, Some((n, level)));
-        }
-        meta.write(rec.page_mut(m));
-        rec.commit();
-        Ok(())
+        let place = Some((vblock, off, vector.len()));
+        self.commit_node(rec, g, node, place, |meta| {
+            if let Some(seg) = claim {
+                set_spill(meta, seg);
+                meta.n_slots = meta.n_slots.max(((seg + 1) * per_seg) as u64);
+            }
+        })
     }
 
     /// Add a link from `c` to `n` on `level`, re-selecting `c`'s links when they are full.
@@ -1344,7 +1352,7 @@ pub fn write_build<'v>(
             layout.init_vector_page(p);
         }
         ends.fill(layout.vector_page_end());
-        let mut packer = Packer::new(layout);
+        let mut packer = Packer::new();
         while i < nodes.len() && nodes[i] / per_seg == s {
             let n = nodes[i];
             let level = graph.level(i as u32);

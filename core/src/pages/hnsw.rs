@@ -152,12 +152,12 @@ impl HnswLayout {
     /// has a vector of `len(i)` bytes (a variable layout; see [`HnswLayout::pack`]).
     pub fn vec_pages_for(&self, nodes: &[u32], len: impl Fn(usize) -> usize) -> usize {
         let mut most = 1;
-        let mut packer = Packer::new(self);
+        let mut packer = Packer::new();
         let mut seg = u32::MAX;
         for (i, &n) in nodes.iter().enumerate() {
             if n / self.per_seg as u32 != seg {
                 seg = n / self.per_seg as u32;
-                packer = Packer::new(self);
+                packer = Packer::new();
             }
             let (page, _) = packer.place(len(i));
             most = most.max(page + 1);
@@ -428,8 +428,14 @@ pub struct Packer {
     end: usize,
 }
 
+impl Default for Packer {
+    fn default() -> Self {
+        Packer::new()
+    }
+}
+
 impl Packer {
-    pub fn new(_layout: &HnswLayout) -> Packer {
+    pub fn new() -> Packer {
         Packer {
             page: 0,
             end: VECTORS,
@@ -438,7 +444,7 @@ impl Packer {
 
     /// The vector page (counted from the segment's first) and offset for `len` more bytes.
     pub fn place(&mut self, len: usize) -> (usize, usize) {
-        debug_assert!(len <= CHUNK && len % 4 == 0);
+        debug_assert!(len <= CHUNK && len.is_multiple_of(4));
         if self.end + len > PAGE_SIZE {
             self.page += 1;
             self.end = VECTORS;

@@ -47,9 +47,23 @@ fn empty_store(dims: usize, m: usize, efc: usize, metric: Metric) -> MemStore {
 
 /// A built index over `pts` (row i has tid(i)), as CREATE INDEX writes it.
 fn built_store(pts: &[Vec<f32>], m: usize, efc: usize, metric: Metric) -> MemStore {
-    let dims = pts[0].len();
-    let layout = HnswLayout::new(dims, ElemKind::F32, m);
-    let levels: Vec<u8> = (0..pts.len())
+    let stored: Vec<Vec<u8>> = pts.iter().map(|p| bytes(p)).collect();
+    built_from(&stored, pts[0].len(), ElemKind::F32, m, efc, metric)
+}
+
+/// A built index over the stored vectors `stored` (row i has tid(i)), as CREATE INDEX writes
+/// it: linked in order on one thread (deterministic; a parallel build links the same way, in
+/// an order that varies from run to run), a variable layout sized for its data.
+fn built_from(
+    stored: &[Vec<u8>],
+    dims: usize,
+    elem: ElemKind,
+    m: usize,
+    efc: usize,
+    metric: Metric,
+) -> MemStore {
+    let layout = HnswLayout::new(dims, elem, m);
+    let levels: Vec<u8> = (0..stored.len())
         .map(|i| level_from_hash(i as u64, m, layout.max_level) as u8)
         .collect();
     let graph = Graph::new(
@@ -59,25 +73,23 @@ fn built_store(pts: &[Vec<f32>], m: usize, efc: usize, metric: Metric) -> MemSto
         },
         levels.clone(),
     );
-    let stored: Vec<Vec<u8>> = pts.iter().map(|p| bytes(p)).collect();
-    let dist = |a: u32, b: u32| {
-        pair_distance(
-            metric,
-            ElemKind::F32,
-            &stored[a as usize],
-            &stored[b as usize],
-        )
-    };
-    // In order, on one thread: deterministic (a parallel build links the same way, in an
-    // order that varies from run to run).
+    let dist =
+        |a: u32, b: u32| pair_distance(metric, elem, &stored[a as usize], &stored[b as usize]);
     let mut v = Visited::new();
-    for i in 0..pts.len() as u32 {
+    for i in 0..stored.len() as u32 {
         graph.insert(i, &dist, &mut v);
     }
     graph.finish(&dist);
     let nodes = assign_nodes(&layout, &levels);
-    let tids: Vec<[Tid; 1]> = (0..pts.len()).map(|i| [tid(i)]).collect();
-    let store = MemStore::new();
+    let mut am = am_meta(m, efc, None);
+    let layout = if layout.variable {
+        let pages = layout.vec_pages_for(&nodes, |i| stored[i].len());
+        am = with_vec_pages(am, pages);
+        layout.with_vec_pages(pages)
+    } else {
+        layout
+    };
+    let tids: Vec<[Tid; 1]> = (0..stored.len()).map(|i| [tid(i)]).collect();
     let mut pages = Vec::new();
     write_build(
         &layout,
@@ -91,16 +103,13 @@ fn built_store(pts: &[Vec<f32>], m: usize, efc: usize, metric: Metric) -> MemSto
             pages.push(p)
         },
     );
-    let entry = graph.entry().map(|(e, l)| (nodes[e as usize], l));
-    let mut meta = Meta::new(am_meta(m, efc, entry), dims as u32, ElemKind::F32, metric);
+    let mut meta = Meta::new(am, dims as u32, elem, metric);
+    set_entry(
+        &mut meta,
+        graph.entry().map(|(e, l)| (nodes[e as usize], l)),
+    );
     meta.n_slots = nodes.last().map_or(0, |&n| n as u64 + 1);
-    {
-        let mut rec = store.record();
-        let i = rec.extend();
-        meta.write(rec.page_mut(i));
-        rec.set_used_end(i, Meta::END);
-        rec.commit();
-    }
+    let store = new_store_with_meta(meta);
     for p in pages {
         let mut rec = store.record();
         let i = rec.extend();
@@ -491,59 +500,8 @@ fn built_sparse_store(
     efc: usize,
     metric: Metric,
 ) -> MemStore {
-    let layout = HnswLayout::new(dim as usize, ElemKind::Sparse, m);
-    let levels: Vec<u8> = (0..pts.len())
-        .map(|i| level_from_hash(i as u64, m, layout.max_level) as u8)
-        .collect();
-    let graph = Graph::new(
-        Params {
-            m,
-            ef_construction: efc,
-        },
-        levels.clone(),
-    );
     let stored: Vec<Vec<u8>> = pts.iter().map(sparse_bytes).collect();
-    let dist = |a: u32, b: u32| {
-        pair_distance(
-            metric,
-            ElemKind::Sparse,
-            &stored[a as usize],
-            &stored[b as usize],
-        )
-    };
-    let mut v = Visited::new();
-    for i in 0..pts.len() as u32 {
-        graph.insert(i, &dist, &mut v);
-    }
-    graph.finish(&dist);
-    let nodes = assign_nodes(&layout, &levels);
-    let layout = layout.with_vec_pages(layout.vec_pages_for(&nodes, |i| stored[i].len()));
-    let tids: Vec<[Tid; 1]> = (0..pts.len()).map(|i| [tid(i)]).collect();
-    let mut pages = Vec::new();
-    write_build(
-        &layout,
-        &graph,
-        &nodes,
-        |i| &stored[i as usize],
-        |i| &tids[i as usize],
-        |img, end| {
-            let mut p = img.to_vec();
-            set_used_end(&mut p, end);
-            pages.push(p)
-        },
-    );
-    let entry = graph.entry().map(|(e, l)| (nodes[e as usize], l));
-    let mut meta = sparse_meta(dim, m, efc, metric);
-    meta.am = with_vec_pages(am_meta(m, efc, entry), layout.vec_pages);
-    meta.n_slots = nodes.last().map_or(0, |&n| n as u64 + 1);
-    let store = new_store_with_meta(meta);
-    for p in pages {
-        let mut rec = store.record();
-        let i = rec.extend();
-        rec.page_mut(i).copy_from_slice(&p);
-        rec.commit();
-    }
-    store
+    built_from(&stored, dim as usize, ElemKind::Sparse, m, efc, metric)
 }
 
 fn sparse_scan(store: &MemStore, q: &[u8], ef: usize) -> Vec<(f32, Tid)> {
