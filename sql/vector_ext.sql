@@ -466,6 +466,20 @@ CREATE FUNCTION _vector_ext_support_sparsevec_cosine_ops(internal) RETURNS integ
 CREATE FUNCTION _vector_ext_support_sparsevec_l1_ops(internal) RETURNS integer
     AS 'MODULE_PATHNAME', '_vector_ext_support_sparsevec_l1_ops_wrapper' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
+-- pgvector's per-type support functions, by name and signature (tools and hand-written
+-- opclasses may name them). Each returns a pointer to a static record of its element type;
+-- vector_ext's opclasses use support function 2 above instead.
+CREATE FUNCTION hnsw_halfvec_support(internal) RETURNS internal
+    AS 'MODULE_PATHNAME', 'hnsw_halfvec_support_wrapper' LANGUAGE C;
+CREATE FUNCTION hnsw_bit_support(internal) RETURNS internal
+    AS 'MODULE_PATHNAME', 'hnsw_bit_support_wrapper' LANGUAGE C;
+CREATE FUNCTION hnsw_sparsevec_support(internal) RETURNS internal
+    AS 'MODULE_PATHNAME', 'hnsw_sparsevec_support_wrapper' LANGUAGE C;
+CREATE FUNCTION ivfflat_halfvec_support(internal) RETURNS internal
+    AS 'MODULE_PATHNAME', 'ivfflat_halfvec_support_wrapper' LANGUAGE C;
+CREATE FUNCTION ivfflat_bit_support(internal) RETURNS internal
+    AS 'MODULE_PATHNAME', 'ivfflat_bit_support_wrapper' LANGUAGE C;
+
 ------------------------------------------------------------------------------------ flat index
 -- Exact nearest-neighbour search over densely packed vectors. Each opclass names the ORDER BY
 -- operator (strategy 1), as support function 1 the distance the index orders by (squared L2
@@ -521,6 +535,25 @@ CREATE OPERATOR CLASS bit_jaccard_ops FOR TYPE bit USING flat AS
     FUNCTION 1 jaccard_distance(bit, bit),
     FUNCTION 2 _vector_ext_support_bit_jaccard_ops(internal);
 
+-- sparsevec: rows of any length packed on pages, up to 1000 non-zero elements per row (as
+-- for hnsw: a row fits one page).
+CREATE OPERATOR CLASS sparsevec_l2_ops FOR TYPE sparsevec USING flat AS
+    OPERATOR 1 <-> (sparsevec, sparsevec) FOR ORDER BY float_ops,
+    FUNCTION 1 sparsevec_l2_squared_distance(sparsevec, sparsevec),
+    FUNCTION 2 _vector_ext_support_sparsevec_l2_ops(internal);
+CREATE OPERATOR CLASS sparsevec_ip_ops FOR TYPE sparsevec USING flat AS
+    OPERATOR 1 <#> (sparsevec, sparsevec) FOR ORDER BY float_ops,
+    FUNCTION 1 sparsevec_negative_inner_product(sparsevec, sparsevec),
+    FUNCTION 2 _vector_ext_support_sparsevec_ip_ops(internal);
+CREATE OPERATOR CLASS sparsevec_cosine_ops FOR TYPE sparsevec USING flat AS
+    OPERATOR 1 <=> (sparsevec, sparsevec) FOR ORDER BY float_ops,
+    FUNCTION 1 cosine_distance(sparsevec, sparsevec),
+    FUNCTION 2 _vector_ext_support_sparsevec_cosine_ops(internal);
+CREATE OPERATOR CLASS sparsevec_l1_ops FOR TYPE sparsevec USING flat AS
+    OPERATOR 1 <+> (sparsevec, sparsevec) FOR ORDER BY float_ops,
+    FUNCTION 1 l1_distance(sparsevec, sparsevec),
+    FUNCTION 2 _vector_ext_support_sparsevec_l1_ops(internal);
+
 --------------------------------------------------------------------------------- ivfflat index
 -- pgvector's syntax: CREATE INDEX … USING ivfflat (v vector_l2_ops) WITH (lists = 100);
 -- GUCs ivfflat.probes, ivfflat.iterative_scan, ivfflat.max_probes.
@@ -528,6 +561,10 @@ CREATE OPERATOR CLASS bit_jaccard_ops FOR TYPE bit USING flat AS
 CREATE FUNCTION ivfflat_handler(internal) RETURNS index_am_handler
     AS 'MODULE_PATHNAME', 'ivfflat_handler_wrapper' LANGUAGE C;
 CREATE ACCESS METHOD ivfflat TYPE INDEX HANDLER ivfflat_handler;
+-- pgvector's name for the same handler (the access method keeps the name it has had since
+-- 0.1.0, so an updated install and a fresh one are the same).
+CREATE FUNCTION ivfflathandler(internal) RETURNS index_am_handler
+    AS 'MODULE_PATHNAME', 'ivfflat_handler_wrapper' LANGUAGE C;
 COMMENT ON ACCESS METHOD ivfflat IS 'ivfflat index access method: k-means lists, probe the nearest';
 
 CREATE OPERATOR CLASS vector_l2_ops DEFAULT FOR TYPE vector USING ivfflat AS

@@ -250,6 +250,7 @@ fn scalar_batch_f32(metric: Metric, q: &[f32], qn: f32, data: &[f32], out: &mut 
                 let (d, _, n) = scalar::cosine_parts(q, v);
                 distance::cosine_distance_from_parts(d, qn, n)
             }
+            Metric::Hamming | Metric::Jaccard => unreachable!("bit metrics have no float batch"),
         };
     }
 }
@@ -268,6 +269,7 @@ fn scalar_batch_f16(metric: Metric, q: &[f32], qn: f32, data: &[f16], out: &mut 
                 let (d, _, n) = scalar::cosine_parts(q, &v32);
                 distance::cosine_distance_from_parts(d, qn, n)
             }
+            Metric::Hamming | Metric::Jaccard => unreachable!("bit metrics have no float batch"),
         };
     }
 }

@@ -354,6 +354,25 @@ impl Collector {
         self.dist = dist;
     }
 
+    /// Score every row of a packed page ([`crate::pages::packed`]; rows: stored `sparsevec`).
+    pub fn add_packed_page(&mut self, q: &Query, page: &[u8]) {
+        use crate::pages::packed;
+        if !packed::is_packed_page(page) {
+            return; // never written (left by an insert whose record was lost)
+        }
+        for (tid, row) in packed::entries(page, crate::sparse::stored_len_of) {
+            let dist = if q.null {
+                f32::NAN
+            } else {
+                pair_distance(q.metric, ElemKind::Sparse, &q.stored, row)
+            };
+            self.push(Candidate {
+                dist,
+                id: tid.pack(),
+            });
+        }
+    }
+
     /// Score one slot spanning `pages` (in order).
     pub fn add_spanning_slot(&mut self, layout: &SlotLayout, q: &Query, pages: &[&[u8]]) {
         let mut scratch = std::mem::take(&mut self.scratch);
@@ -365,7 +384,14 @@ impl Collector {
 
     /// Score a run of consecutive data pages.
     pub fn add_run(&mut self, layout: &SlotLayout, q: &Query, pages: &[&[u8]]) {
-        if layout.pages_per_slot == 1 {
+        if layout.packed {
+            for (i, page) in pages.iter().enumerate() {
+                if let Some(ahead) = pages.get(i + PREFETCH_AHEAD) {
+                    prefetch(&ahead[..crate::pages::packed::end(ahead)]);
+                }
+                self.add_packed_page(q, page);
+            }
+        } else if layout.pages_per_slot == 1 {
             for (i, page) in pages.iter().enumerate() {
                 if let Some(ahead) = pages.get(i + PREFETCH_AHEAD) {
                     prefetch(&ahead[..layout.used_end()]);

@@ -19,7 +19,7 @@ pub struct HeapRow {
 impl HeapRow {
     /// Calls `f(values, bytes)` with the row's vector as f32 values and as stored bytes
     /// (detoasted only now: a closure that does not call this never reads the value).
-    pub fn with<R>(&self, f: impl FnOnce(&[f32], &[u8]) -> R) -> R {
+    pub fn with<R>(&self, f: impl FnOnce(&[f32], &[u8], usize) -> R) -> R {
         with_datum(self.datum, self.elem, f)
     }
 }

@@ -62,6 +62,42 @@ opclass_support! {
     _vector_ext_support_sparsevec_l1_ops: Sparse, L1;
 }
 
+/// What pgvector's per-type support functions (`hnsw_halfvec_support` and the like) return
+/// here: a pointer to a static record of the element type they stand for
+/// (`vector_core::elem::ElemKind` as u32). They exist so that every object of pgvector's is
+/// there by name and signature (tools and hand-written opclasses may name them); vector_ext's
+/// own opclasses say what they index through support function 2 instead.
+#[repr(C)]
+pub struct TypeSupport {
+    pub elem: u32,
+}
+
+pub struct TypeSupportPtr(&'static TypeSupport);
+
+unsafe impl BoxRet for TypeSupportPtr {
+    unsafe fn box_into<'fcx>(self, fcinfo: &mut FcInfo<'fcx>) -> Datum<'fcx> {
+        fcinfo.return_raw_datum(pg_sys::Datum::from(self.0 as *const TypeSupport))
+    }
+}
+pgrx::impl_sql_translatable!(TypeSupportPtr, "internal");
+
+macro_rules! type_support {
+    ($($name:ident: $elem:ident;)*) => {$(
+        #[pg_extern(sql = false)]
+        fn $name(_fcinfo: pg_sys::FunctionCallInfo) -> TypeSupportPtr {
+            static SUPPORT: TypeSupport = TypeSupport { elem: ElemKind::$elem as u32 };
+            TypeSupportPtr(&SUPPORT)
+        }
+    )*};
+}
+type_support! {
+    hnsw_halfvec_support: F16;
+    hnsw_bit_support: Bit;
+    hnsw_sparsevec_support: Sparse;
+    ivfflat_halfvec_support: F16;
+    ivfflat_bit_support: Bit;
+}
+
 /// Support function numbers: 1 the ordering distance (pgvector's), 2 what the opclass indexes.
 pub const SUPPORT_PROCS: u16 = 2;
 const SUPPORT_OPCLASS: u16 = 2;
@@ -162,7 +198,7 @@ pub fn datum_query(datum: pg_sys::Datum, elem: ElemKind) -> QueryValue {
                 .as_slice()
                 .to_vec(),
             ElemKind::F16 => HalfVec::from_datum(datum, false).unwrap().to_f32_vec(),
-            ElemKind::Bit => with_datum(datum, elem, |v, _| v.to_vec()),
+            ElemKind::Bit => with_datum(datum, elem, |v, _, _| v.to_vec()),
             ElemKind::Sparse => {
                 let s = PgSparse::from_datum(datum, false).unwrap();
                 return QueryValue {
@@ -261,12 +297,13 @@ impl Drop for RowContext {
     }
 }
 
-/// Calls `f(values, bytes)` with an indexed value's elements as `f32` and its raw element bytes
-/// as stored on data pages (native endianness), without copying `f32` vectors.
+/// Calls `f(values, bytes, dims)` with an indexed value's elements as `f32`, its raw element
+/// bytes as stored on data pages (native endianness) and its dimension, without copying `f32`
+/// vectors.
 pub fn with_datum<R>(
     datum: pg_sys::Datum,
     elem: ElemKind,
-    f: impl FnOnce(&[f32], &[u8]) -> R,
+    f: impl FnOnce(&[f32], &[u8], usize) -> R,
 ) -> R {
     unsafe {
         match elem {
@@ -275,18 +312,19 @@ pub fn with_datum<R>(
                 let values = v.as_slice();
                 let bytes =
                     std::slice::from_raw_parts(values.as_ptr() as *const u8, values.len() * 4);
-                f(values, bytes)
+                f(values, bytes, values.len())
             }
             ElemKind::F16 => {
                 let v = HalfVec::from_datum(datum, false).unwrap();
                 let halves = v.as_slice();
                 let bytes =
                     std::slice::from_raw_parts(halves.as_ptr() as *const u8, halves.len() * 2);
-                f(&v.to_f32_vec(), bytes)
+                f(&v.to_f32_vec(), bytes, halves.len())
             }
             ElemKind::Bit => {
                 let b = crate::types::bit::PgBit::from_datum(datum, false).unwrap();
-                f(&bit_values(&b), b.bytes())
+                let values = bit_values(&b);
+                f(&values, b.bytes(), values.len())
             }
             // The non-zero values (none: a zero vector) and the stored form.
             ElemKind::Sparse => {
@@ -294,18 +332,20 @@ pub fn with_datum<R>(
                 f(
                     s.values(),
                     &vector_core::sparse::encode(s.indices(), s.values()),
+                    s.dim() as usize,
                 )
             }
         }
     }
 }
 
-/// An indexed value's elements as `f32` and its stored bytes, copied out of Postgres memory; a
-/// detoasted copy lives only in a temporary context (aminsert may run in a long-lived one).
-pub fn datum_owned(datum: pg_sys::Datum, elem: ElemKind) -> (Vec<f32>, Vec<u8>) {
+/// An indexed value's elements as `f32`, its stored bytes and its dimension, copied out of
+/// Postgres memory; a detoasted copy lives only in a temporary context (aminsert may run in a
+/// long-lived one).
+pub fn datum_owned(datum: pg_sys::Datum, elem: ElemKind) -> (Vec<f32>, Vec<u8>, usize) {
     let ctx = RowContext::new();
     RowContext::run(ctx.get(), || {
-        with_datum(datum, elem, |v, b| (v.to_vec(), b.to_vec()))
+        with_datum(datum, elem, |v, b, dims| (v.to_vec(), b.to_vec(), dims))
     })
 }
 
@@ -320,6 +360,21 @@ pub fn candidate_budget() -> usize {
     let threads = rayon::current_num_threads().max(1);
     let bytes = unsafe { pg_sys::work_mem }.max(64) as usize * 1024;
     (bytes / std::mem::size_of::<vector_core::order::Candidate>() / (3 * threads)).max(FIRST_PASS)
+}
+
+/// The most elements of a `sparsevec` an index holds: pgvector's limit for hnsw, also `flat`'s
+/// (a row must fit a page); `bytes`: as stored; `am`: the access method, for the message.
+pub fn check_sparse(bytes: &[u8], am: &str) {
+    let nnz = bytes.len().saturating_sub(4) / 8;
+    if nnz > vector_core::sparse::HNSW_MAX_NNZ {
+        error(
+            PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+            format!(
+                "sparsevec cannot have more than {} non-zero elements for {am} index",
+                vector_core::sparse::HNSW_MAX_NNZ
+            ),
+        );
+    }
 }
 
 pub fn dimension_mismatch(expected: u32, got: usize) -> ! {
@@ -337,6 +392,13 @@ pub fn am_error(index: pg_sys::Relation, e: AmError) -> ! {
             unreachable!("check_meta raises an ERROR for a meta error")
         }
         AmError::Dimensions { expected, got } => dimension_mismatch(expected, got),
+        AmError::RowTooLong { len } => error(
+            PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+            format!(
+                "a row of {len} bytes is too long for a page of index \"{}\"",
+                unsafe { crate::storage::relation_name(index) }
+            ),
+        ),
     }
 }
 

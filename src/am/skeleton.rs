@@ -55,8 +55,8 @@ pub trait VectorAm: 'static {
     fn phase_name(_phase: i64) -> Option<&'static CStr> {
         None
     }
-    /// INSERT of one row whose vector is `values` (stored as `bytes`).
-    fn insert(index: pg_sys::Relation, tid: Tid, values: &[f32], bytes: &[u8]);
+    /// INSERT of one row whose vector is `values` (stored as `bytes`, of dimension `dims`).
+    fn insert(index: pg_sys::Relation, tid: Tid, values: &[f32], bytes: &[u8], dims: usize);
     /// VACUUM: forget the rows `dead` reports; `delay` is the cost-based delay point, to be
     /// called with no page locked.
     fn bulk_delete(
@@ -186,8 +186,8 @@ unsafe extern "C-unwind" fn aminsert<A: VectorAm>(
         return false; // NULL vectors are not indexed
     }
     let (_, elem) = opclass_metric(index);
-    let (v, bytes) = datum_owned(*values, elem);
-    A::insert(index, item_pointer_to_tid(&*heap_tid), &v, &bytes);
+    let (v, bytes, dims) = datum_owned(*values, elem);
+    A::insert(index, item_pointer_to_tid(&*heap_tid), &v, &bytes, dims);
     false
 }
 

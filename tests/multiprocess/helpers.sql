@@ -334,3 +334,46 @@ BEGIN
   IF found < 0.9 * total THEN RETURN format('FAIL: recall %s', round(found::numeric / total, 3)); END IF;
   RETURN format('ok: recall@20 %s over %s queries', round(found::numeric / total, 3), total / 20);
 END $$;
+
+-- A flat index over a sparsevec table is exact: for 8 of its own rows as queries and two
+-- random ones, the index scan (EXPLAIN must show it) returns the seq scan's rows (ties aside)
+-- at the seq scan's distances, top 50 and every row. 'ok: …' or 'FAIL: …'.
+CREATE FUNCTION mp_flat_sparse_check(tbl regclass) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+  q text; k bigint; idx mp_hit[]; ref mp_hit[]; plan text := ''; line text; n int := 0;
+BEGIN
+  FOR q IN EXECUTE format('(SELECT v::text FROM %s WHERE v IS NOT NULL ORDER BY id LIMIT 8 OFFSET 5)
+                           UNION ALL SELECT mp_rand_sparse(5000, 30)::text FROM generate_series(1, 2)', tbl) LOOP
+    FOREACH k IN ARRAY ARRAY[50, 100000000] LOOP
+      PERFORM set_config('enable_seqscan', 'off', true);
+      PERFORM set_config('enable_indexscan', 'on', true);
+      IF n = 0 THEN
+        FOR line IN EXECUTE format('EXPLAIN (COSTS OFF) SELECT id FROM %s ORDER BY v <-> %L::sparsevec LIMIT %s', tbl, q, k) LOOP
+          plan := plan || line;
+        END LOOP;
+        IF plan !~ 'Index Scan' THEN RETURN 'FAIL: the index was not used: ' || plan; END IF;
+      END IF;
+      EXECUTE format('SELECT array_agg(ROW(d, id)::mp_hit ORDER BY ord) FROM (SELECT id, v <-> %L::sparsevec AS d, row_number() OVER () AS ord
+                      FROM (SELECT id, v FROM %s ORDER BY v <-> %L::sparsevec LIMIT %s) s0) s', q, tbl, q, k) INTO idx;
+      PERFORM set_config('enable_seqscan', 'on', true);
+      PERFORM set_config('enable_indexscan', 'off', true);
+      EXECUTE format('SELECT array_agg(ROW(d, id)::mp_hit ORDER BY d, id) FROM (SELECT id, v <-> %L::sparsevec AS d FROM %s WHERE v IS NOT NULL ORDER BY v <-> %L::sparsevec LIMIT %s) s', q, tbl, q, k) INTO ref;
+      PERFORM set_config('enable_indexscan', 'on', true);
+      IF coalesce(array_length(idx, 1), 0) <> coalesce(array_length(ref, 1), 0) THEN
+        RETURN format('FAIL: %s rows through the index, %s through the seq scan (k %s)', coalesce(array_length(idx, 1), 0), coalesce(array_length(ref, 1), 0), k);
+      END IF;
+      FOR i IN 1 .. coalesce(array_length(ref, 1), 0) LOOP
+        IF abs(idx[i].d - ref[i].d) > 1e-6 * greatest(1, ref[i].d) THEN
+          RETURN format('FAIL: distance %s is %s through the index, %s through the seq scan', i, idx[i].d, ref[i].d);
+        END IF;
+      END LOOP;
+      IF (SELECT count(DISTINCT id) FROM unnest(idx)) <> array_length(idx, 1) THEN RETURN 'FAIL: a row came back twice'; END IF;
+      IF (SELECT count(*) FROM unnest(idx) h WHERE h.id IN (SELECT r.id FROM unnest(ref) r) OR h.d >= ref[array_length(ref, 1)].d - 1e-6)
+         <> array_length(idx, 1) THEN
+        RETURN 'FAIL: a row not in the seq-scan result';
+      END IF;
+      n := n + 1;
+    END LOOP;
+  END LOOP;
+  RETURN format('ok: %s scans equal the seq scan', n);
+END $$;

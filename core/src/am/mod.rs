@@ -21,6 +21,8 @@ pub enum Error {
     Meta(MetaError),
     /// A vector of another dimension than the index's.
     Dimensions { expected: u32, got: usize },
+    /// A row longer than a packed page holds ([`crate::pages::packed::MAX_ROW`] bytes).
+    RowTooLong { len: usize },
 }
 
 /// What a bulk delete found.

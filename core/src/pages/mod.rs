@@ -1,7 +1,8 @@
 //! Page formats of the indexes, as pure byte layouts: the extension maps them onto Postgres
 //! buffers, these modules only read and write the bytes, so every offset is unit-tested here.
 //! [`meta`]: block 0 of every index; [`slots`]: pages of packed vectors (a `flat` index's data
-//! pages, an IVF list's pages); [`ivf`]: IVF centroid and directory pages.
+//! pages, an IVF list's pages); [`packed`]: pages of rows of varying length (a `flat` index
+//! over `sparsevec`); [`ivf`]: IVF centroid and directory pages.
 //!
 //! A page is `PAGE_SIZE` bytes and starts with Postgres' 24-byte page header, which the
 //! extension initialises (`PageInit`); everything below lies between that header and `pd_lower`.
@@ -25,6 +26,7 @@
 pub mod hnsw;
 pub mod ivf;
 pub mod meta;
+pub mod packed;
 pub mod slots;
 
 pub use meta::{AmMeta, Meta, MetaError, FORMAT_VERSION, META_MAGIC};

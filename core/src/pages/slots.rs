@@ -23,6 +23,9 @@ pub struct SlotLayout {
     pub vectors_offset: usize,
     /// Vector bytes held by one page of a multi-page slot.
     pub chunk_bytes: usize,
+    /// Rows of varying length (`sparsevec`) on packed pages ([`super::packed`]) instead of
+    /// slots: a "slot" is then a whole page, and `n_slots` counts pages.
+    pub packed: bool,
 }
 
 pub(crate) fn align16(x: usize) -> usize {
@@ -32,6 +35,18 @@ pub(crate) fn align16(x: usize) -> usize {
 impl SlotLayout {
     pub fn new(dims: usize, elem: ElemKind) -> SlotLayout {
         assert!(dims > 0, "a layout needs at least one dimension");
+        if elem == ElemKind::Sparse {
+            return SlotLayout {
+                dims,
+                elem,
+                per_page: 1,
+                pages_per_slot: 1,
+                vec_bytes: super::packed::MAX_ROW,
+                vectors_offset: super::packed::ENTRIES_OFFSET,
+                chunk_bytes: super::packed::MAX_ROW,
+                packed: true,
+            };
+        }
         let vec_bytes = elem.bytes(dims);
         let fits = |n: usize| align16(TIDS_OFFSET + n * TID_SIZE) + n * vec_bytes <= PAGE_SIZE;
         let mut per_page = (PAGE_SIZE - TIDS_OFFSET) / (TID_SIZE + vec_bytes);
@@ -48,6 +63,7 @@ impl SlotLayout {
                 vec_bytes,
                 vectors_offset,
                 chunk_bytes: vec_bytes,
+                packed: false,
             }
         } else {
             let vectors_offset = align16(TIDS_OFFSET + TID_SIZE);
@@ -60,13 +76,16 @@ impl SlotLayout {
                 vec_bytes,
                 vectors_offset,
                 chunk_bytes,
+                packed: false,
             }
         }
     }
 
     /// End of the bytes a data page uses (its `pd_lower`).
     pub fn used_end(&self) -> usize {
-        if self.pages_per_slot == 1 {
+        if self.packed {
+            PAGE_SIZE // at most; each page says how far it reaches
+        } else if self.pages_per_slot == 1 {
             self.vectors_offset + self.per_page * self.vec_bytes
         } else {
             self.vectors_offset + self.chunk_bytes

@@ -5,7 +5,7 @@
 
 use pgrx::pg_sys;
 use vector_core::am::flat::layout;
-use vector_core::pages::{AmMeta, Meta, SlotLayout, PAGE_SIZE};
+use vector_core::pages::{self, packed, AmMeta, Meta, SlotLayout, PAGE_SIZE};
 use vector_core::tid::Tid;
 
 use crate::am::heap::scan_heap;
@@ -17,9 +17,10 @@ pub const PHASE_LOAD: i64 = 2;
 struct Builder {
     index: pg_sys::Relation,
     meta: Meta,
-    /// The data page being filled, and its next free position.
+    /// The data page being filled, and its next free position (slot layouts).
     page: Vec<u8>,
     pos: usize,
+    rows: u64,
 }
 
 impl Builder {
@@ -31,7 +32,21 @@ impl Builder {
             dimension_mismatch(self.meta.dims, dims);
         }
         let layout = layout(&self.meta).expect("dims are set");
-        if layout.pages_per_slot > 1 {
+        if layout.packed {
+            crate::am::check_sparse(bytes, "flat");
+            if self.page.is_empty() {
+                self.page = new_image(&layout);
+            }
+            let end = match packed::append(&mut self.page, tid, bytes) {
+                Some(end) => end,
+                None => {
+                    self.flush();
+                    self.page = new_image(&layout);
+                    packed::append(&mut self.page, tid, bytes).expect("a row fits an empty page")
+                }
+            };
+            pages::set_used_end(&mut self.page, end);
+        } else if layout.pages_per_slot > 1 {
             // One slot over consecutive blocks: the first page holds the TID and chunk 0.
             for i in 0..layout.pages_per_slot {
                 let mut image = new_image(&layout);
@@ -41,6 +56,7 @@ impl Builder {
                 }
                 BulkPage::append_image(self.index, &image, layout.used_end());
             }
+            self.meta.n_slots += 1;
         } else {
             if self.page.is_empty() {
                 self.page = new_image(&layout);
@@ -49,17 +65,24 @@ impl Builder {
             layout.write_vector(&mut self.page, self.pos, bytes);
             layout.set_tid(&mut self.page, self.pos, tid);
             self.pos += 1;
+            self.meta.n_slots += 1;
             if self.pos == layout.per_page {
                 self.flush();
             }
         }
-        self.meta.n_slots += 1;
+        self.rows += 1;
     }
 
     /// Write the page being filled (if any) to the next block.
     fn flush(&mut self) {
         if let (Some(layout), false) = (layout(&self.meta), self.page.is_empty()) {
-            BulkPage::append_image(self.index, &self.page, layout.used_end());
+            let end = if layout.packed {
+                self.meta.n_slots += 1; // a packed layout counts pages
+                packed::end(&self.page)
+            } else {
+                layout.used_end()
+            };
+            BulkPage::append_image(self.index, &self.page, end);
             self.page.clear();
         }
     }
@@ -67,7 +90,13 @@ impl Builder {
 
 fn new_image(layout: &SlotLayout) -> Vec<u8> {
     let mut image = vec![0u8; PAGE_SIZE];
-    layout.init_page(&mut image);
+    pages::init_page(&mut image);
+    if layout.packed {
+        let end = packed::init(&mut image);
+        pages::set_used_end(&mut image, end);
+    } else {
+        layout.init_page(&mut image);
+    }
     image
 }
 
@@ -84,6 +113,7 @@ pub unsafe fn build(
         meta: Meta::new(AmMeta::Flat, dims, elem, metric),
         page: Vec::new(),
         pos: 0,
+        rows: 0,
     };
     progress(pg_sys::PROGRESS_CREATEIDX_SUBPHASE, PHASE_LOAD);
     progress(
@@ -91,19 +121,20 @@ pub unsafe fn build(
         (*(*heap).rd_rel).reltuples.max(0.0) as i64,
     );
     scan_heap(heap, index, info, elem, &mut |row| {
-        row.with(|v, bytes| b.add(row.tid, v.len(), bytes));
-        if b.meta.n_slots.is_multiple_of(1024) {
-            progress(
-                pg_sys::PROGRESS_CREATEIDX_TUPLES_DONE,
-                b.meta.n_slots as i64,
-            );
+        row.with(|_, bytes, dims| b.add(row.tid, dims, bytes));
+        if b.rows.is_multiple_of(1024) {
+            progress(pg_sys::PROGRESS_CREATEIDX_TUPLES_DONE, b.rows as i64);
         }
     });
     b.flush(); // the last data page
-    b.meta.free_hint = b.meta.n_slots;
+               // Slot layouts: every slot is taken. Packed layouts: the last page may have room.
+    b.meta.free_hint = match layout(&b.meta) {
+        Some(l) if l.packed => b.meta.n_slots.saturating_sub(1),
+        _ => b.meta.n_slots,
+    };
     write_meta_unlogged(index, &b.meta);
     log_all_pages(index);
-    b.meta.n_slots
+    b.rows
 }
 
 /// An unlogged index's init fork: just the meta page, WAL-logged.

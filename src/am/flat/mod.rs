@@ -1,6 +1,7 @@
 //! The `flat` access method: exact nearest-neighbour search over vectors packed densely on
-//! slot pages (layouts in `vector_core::pages`, page algorithms in `vector_core::am::flat`).
-//! Block 0 is the meta page, data pages follow contiguously from block 1.
+//! slot pages, or for `sparsevec` rows of any length on packed pages (layouts in
+//! `vector_core::pages`, page algorithms in `vector_core::am::flat`). Block 0 is the meta
+//! page, data pages follow contiguously from block 1.
 
 mod build;
 mod scan;
@@ -23,6 +24,7 @@ fn flat_handler(_fcinfo: pg_sys::FunctionCallInfo) -> AmRoutine {
 
 impl VectorAm for Flat {
     type Scan = scan::FlatScan;
+    const SPARSE: bool = true;
 
     unsafe fn build(
         heap: pg_sys::Relation,
@@ -40,8 +42,11 @@ impl VectorAm for Flat {
         (phase == build::PHASE_LOAD).then_some(c"loading tuples")
     }
 
-    fn insert(index: pg_sys::Relation, tid: Tid, values: &[f32], bytes: &[u8]) {
-        vector_core::am::flat::insert(&RelStore(index), tid, values.len(), bytes)
+    fn insert(index: pg_sys::Relation, tid: Tid, _values: &[f32], bytes: &[u8], dims: usize) {
+        if crate::am::opclass_metric(index).1 == vector_core::elem::ElemKind::Sparse {
+            crate::am::check_sparse(bytes, "flat");
+        }
+        vector_core::am::flat::insert(&RelStore(index), tid, dims, bytes)
             .unwrap_or_else(|e| am_error(index, e))
     }
 

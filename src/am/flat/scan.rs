@@ -14,19 +14,21 @@ use pgrx::pg_sys;
 use pgrx::prelude::*;
 use vector_core::am::flat::{data_block, layout};
 use vector_core::distance::Metric;
+use vector_core::elem::ElemKind;
 use vector_core::order::{Candidate, Passes};
 use vector_core::pages::SlotLayout;
 use vector_core::scan::Query;
 
 use crate::am::skeleton::AmScan;
 use crate::am::stream::{score_runs, Pipeline};
+use crate::am::QueryValue;
 use crate::am::{candidate_budget, FIRST_PASS};
 use crate::storage::{read_meta, BufferHints, PageRead, Strategy};
 use crate::types::error;
 
 pub struct FlatScan {
-    /// Query values from the last rescan (`None`: a NULL query, every row ties).
-    query: Option<Vec<f32>>,
+    /// The query from the last rescan (`None`: a NULL query, every row ties).
+    query: Option<QueryValue>,
     passes: Passes,
     metric: Metric,
 }
@@ -40,13 +42,13 @@ impl AmScan for FlatScan {
         }
     }
 
-    fn rescan(&mut self, _index: pg_sys::Relation, query: Option<crate::am::QueryValue>) {
+    fn rescan(&mut self, _index: pg_sys::Relation, query: Option<QueryValue>) {
         self.passes = Passes::new(FIRST_PASS, candidate_budget());
-        self.query = query.map(|q| q.values);
+        self.query = query;
     }
 
     fn next(&mut self, index: pg_sys::Relation) -> Option<Candidate> {
-        let (query, metric) = (self.query.as_deref(), self.metric);
+        let (query, metric) = (self.query.as_ref(), self.metric);
         self.passes
             .next(|cap, after| score(index, query, metric, cap, after))
     }
@@ -61,7 +63,7 @@ impl AmScan for FlatScan {
 /// scores every row as NaN: all rows tie, in TID order.
 fn score(
     index: pg_sys::Relation,
-    query: Option<&[f32]>,
+    query: Option<&QueryValue>,
     metric: Metric,
     cap: usize,
     after: Option<Candidate>,
@@ -70,20 +72,21 @@ fn score(
     let Some(layout) = layout(&meta) else {
         return Vec::new(); // nothing stored yet
     };
+    // As a sequential scan words it: the row's dimension first, then the query's.
     let query = match query {
-        Some(q) if q.len() != layout.dims => error(
+        Some(q) if q.dims != layout.dims => error(
             PgSqlErrorCode::ERRCODE_DATA_EXCEPTION,
-            if meta.elem == vector_core::elem::ElemKind::Bit {
-                format!("different bit lengths {} and {}", layout.dims, q.len())
-            } else {
-                format!(
-                    "different vector dimensions {} and {}",
-                    layout.dims,
-                    q.len()
-                )
+            match meta.elem {
+                ElemKind::Bit => format!("different bit lengths {} and {}", layout.dims, q.dims),
+                ElemKind::Sparse => format!(
+                    "different sparsevec dimensions {} and {}",
+                    layout.dims, q.dims
+                ),
+                _ => format!("different vector dimensions {} and {}", layout.dims, q.dims),
             },
         ),
-        Some(q) => Query::new(metric, q.to_vec()),
+        Some(q) if meta.elem == ElemKind::Sparse => Query::sparse(metric, q.stored.clone()),
+        Some(q) => Query::new(metric, q.values.clone()),
         None => Query::null(metric),
     };
     stream_pages(index, &layout, meta.n_slots, &query, cap, after)

@@ -25,7 +25,7 @@ use vector_core::pages::hnsw::{HnswLayout, MAX_TIDS};
 use vector_core::pages::Meta;
 use vector_core::tid::Tid;
 
-use super::{check_sparse, node_level, options, unindexable};
+use super::{node_level, options, unindexable};
 use crate::am::heap::scan_heap;
 use crate::am::{am_error, column_dims, dimension_mismatch, ensure_pool, opclass_metric, progress};
 use crate::storage::{
@@ -163,7 +163,7 @@ impl Builder {
 
     fn add(&mut self, tid: Tid, values: &[f32], bytes: &[u8]) {
         if self.layout.variable {
-            check_sparse(bytes);
+            crate::am::check_sparse(bytes, "hnsw");
         } else if values.len() != self.layout.dims {
             dimension_mismatch(self.layout.dims as u32, values.len());
         }
@@ -339,7 +339,7 @@ pub unsafe fn build(
         (*(*heap).rd_rel).reltuples.max(0.0) as i64,
     );
     scan_heap(heap, index, info, elem, &mut |row| {
-        row.with(|v, bytes| b.add(row.tid, v, bytes));
+        row.with(|v, bytes, _| b.add(row.tid, v, bytes));
         if b.rows.is_multiple_of(1024) {
             progress(pg_sys::PROGRESS_CREATEIDX_TUPLES_DONE, b.rows as i64);
         }

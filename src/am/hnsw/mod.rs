@@ -149,20 +149,6 @@ pub(crate) fn unindexable(metric: Metric, values: &[f32]) -> bool {
     metric == Metric::Cosine && values.iter().all(|&x| x == 0.0)
 }
 
-/// pgvector's limit on the elements of a `sparsevec` in an hnsw index (`bytes`: as stored).
-pub(crate) fn check_sparse(bytes: &[u8]) {
-    let nnz = bytes.len().saturating_sub(4) / 8;
-    if nnz > vector_core::sparse::HNSW_MAX_NNZ {
-        crate::types::error(
-            PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
-            format!(
-                "sparsevec cannot have more than {} non-zero elements for hnsw index",
-                vector_core::sparse::HNSW_MAX_NNZ
-            ),
-        );
-    }
-}
-
 /// Postgres' heavyweight lock serialising inserts (and VACUUM's wait for them).
 struct InsertLock(pg_sys::Relation);
 
@@ -203,11 +189,11 @@ impl VectorAm for Hnsw {
         build::phase_name(phase)
     }
 
-    fn insert(index: pg_sys::Relation, tid: Tid, values: &[f32], bytes: &[u8]) {
+    fn insert(index: pg_sys::Relation, tid: Tid, values: &[f32], bytes: &[u8], _dims: usize) {
         let store = HintedStore::new(index);
         let (idx, _) = Index::open(&store).unwrap_or_else(|e| am_error(index, e));
         if idx.layout.elem == ElemKind::Sparse {
-            check_sparse(bytes);
+            super::check_sparse(bytes, "hnsw");
         } else if values.len() != idx.layout.dims {
             super::dimension_mismatch(idx.layout.dims as u32, values.len());
         }

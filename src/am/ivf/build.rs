@@ -58,7 +58,7 @@ pub unsafe fn build(
     scan_heap(heap, index, info, elem, &mut |row| {
         // Decided before the row is read: most rows of a big table are never detoasted.
         if let Some(slot) = sampler.choose() {
-            row.with(|v, _| sampler.store(slot, v));
+            row.with(|v, _, _| sampler.store(slot, v));
         }
     });
     let dims = sampler.dims;
@@ -120,7 +120,7 @@ pub unsafe fn build(
     progress(pg_sys::PROGRESS_CREATEIDX_TUPLES_TOTAL, reltuples);
     let mut loader = Loader::new(index, metric, SlotLayout::new(dims, elem), centroids, lists);
     scan_heap(heap, index, info, elem, &mut |row| {
-        row.with(|v, bytes| loader.add(row.tid, v, bytes))
+        row.with(|v, bytes, _| loader.add(row.tid, v, bytes))
     });
     loader.finish_batches();
     progress(pg_sys::PROGRESS_CREATEIDX_SUBPHASE, PHASE_LOAD);

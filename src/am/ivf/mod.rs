@@ -121,7 +121,7 @@ impl VectorAm for Ivf {
 
     /// Into the list of the nearest centroid (laying the index out first if it has no fixed
     /// part yet).
-    fn insert(index: pg_sys::Relation, tid: Tid, values: &[f32], bytes: &[u8]) {
+    fn insert(index: pg_sys::Relation, tid: Tid, values: &[f32], bytes: &[u8], _dims: usize) {
         let ivf = open(index).unwrap_or_else(|_| {
             build::form(index, values.len());
             open(index).unwrap_or_else(|_| unreachable!("formed above"))

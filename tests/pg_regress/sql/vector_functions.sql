@@ -88,10 +88,11 @@ SELECT ARRAY['Infinity']::float8[]::vector;
 SELECT ARRAY[1e300]::float8[]::vector;
 SELECT ARRAY[1e39]::numeric[]::vector;
 SELECT '{1,2,3}'::real[]::vector(3) <-> '[1,2,4]';
--- functions are immutable, strict and parallel safe
+-- functions are immutable, strict and parallel safe (but the handlers and pgvector's
+-- per-type support functions, marked as pgvector marks them)
 SELECT count(*) AS not_immutable_strict_safe FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid
 JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'vector_ext'
-WHERE p.prokind = 'f' AND p.prorettype <> 'index_am_handler'::regtype
+WHERE p.prokind = 'f' AND p.prorettype NOT IN ('index_am_handler'::regtype, 'internal'::regtype)
   AND NOT (p.provolatile = 'i' AND p.proisstrict AND p.proparallel = 's');
 SELECT count(*) AS aggregates_not_parallel_safe FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid
 JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'vector_ext'
