@@ -25,6 +25,8 @@
 
 use crate::kmeans::SplitMix64;
 
+pub mod code;
+
 /// The paper's error-bound factor `ε₀` for search (the bound holds for ~94% of pairs).
 pub const EPSILON0: f32 = 1.9;
 /// A factor for which the bound holds for ~99.95% of pairs.
