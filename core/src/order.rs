@@ -151,6 +151,88 @@ impl Passes {
     }
 }
 
+/// Candidates arriving in lower-bound order (distances estimated from quantized codes) turned
+/// into rows in exact-distance order: each arrival's exact distance is computed, and a row is
+/// handed out once its exact distance is at most the next arrival's lower bound, so nothing
+/// still to come can be nearer. A bound that fails (an estimate's error beyond its bound,
+/// rare by construction) lets its row come out late, still once.
+#[derive(Default)]
+pub struct Rerank {
+    ready: std::collections::BinaryHeap<std::cmp::Reverse<Keyed>>,
+    pending: Option<Candidate>,
+    done: bool,
+    /// Exact distances computed so far.
+    pub exact: u64,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Keyed(Candidate);
+
+impl PartialEq for Keyed {
+    fn eq(&self, o: &Self) -> bool {
+        compare(&self.0, &o.0) == Ordering::Equal
+    }
+}
+impl Eq for Keyed {}
+impl PartialOrd for Keyed {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Keyed {
+    fn cmp(&self, o: &Self) -> Ordering {
+        compare(&self.0, &o.0)
+    }
+}
+
+/// NaN as Postgres orders it: after every number.
+fn positive_nan(d: f32) -> f32 {
+    if d.is_nan() {
+        f32::NAN.copysign(1.0)
+    } else {
+        d
+    }
+}
+
+impl Rerank {
+    /// The next row in exact order: `pull` gives the next candidate by lower bound, `exact`
+    /// its exact distance (`None`: the row is gone, e.g. not visible).
+    pub fn next(
+        &mut self,
+        mut pull: impl FnMut() -> Option<Candidate>,
+        mut exact: impl FnMut(Candidate) -> Option<f32>,
+    ) -> Option<Candidate> {
+        loop {
+            if self.pending.is_none() && !self.done {
+                self.pending = pull().map(|c| Candidate {
+                    dist: positive_nan(c.dist),
+                    id: c.id,
+                });
+                self.done = self.pending.is_none();
+            }
+            if let Some(std::cmp::Reverse(Keyed(top))) = self.ready.peek() {
+                let safe = match &self.pending {
+                    None => true,
+                    Some(next) => top.dist.total_cmp(&next.dist) != Ordering::Greater,
+                };
+                if safe {
+                    let top = *top;
+                    self.ready.pop();
+                    return Some(top);
+                }
+            }
+            let c = self.pending.take()?;
+            self.exact += 1;
+            if let Some(d) = exact(c) {
+                self.ready.push(std::cmp::Reverse(Keyed(Candidate {
+                    dist: positive_nan(d),
+                    id: c.id,
+                })));
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -268,5 +350,60 @@ mod tests {
         ];
         let ids: Vec<u64> = LazyOrder::new(items).map(|c| c.id).collect();
         assert_eq!(ids, vec![5, 2, 4, 1, 3]);
+    }
+
+    /// Rows arriving by lower bound come out in exact order, each once; the rows gone (None)
+    /// are skipped; with bounds that hold, no more exact distances are computed than the
+    /// rows whose bound is below the k-th exact distance.
+    #[test]
+    fn rerank_hands_out_rows_in_exact_order() {
+        let mut state = 7u64;
+        let mut rnd = || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 40) as f32 / (1u64 << 24) as f32
+        };
+        let rows: Vec<(f32, f32)> = (0..2000)
+            .map(|_| {
+                let exact = rnd() * 10.0;
+                (exact - rnd() * 0.5, exact) // (lower bound, exact)
+            })
+            .collect();
+        let mut by_bound: Vec<Candidate> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, &(lb, _))| Candidate {
+                dist: lb,
+                id: i as u64,
+            })
+            .collect();
+        by_bound.sort_by(compare);
+        let gone = |id: u64| id % 97 == 3;
+        let mut r = Rerank::default();
+        let mut it = by_bound.into_iter();
+        let mut out = Vec::new();
+        while let Some(c) = r.next(
+            || it.next(),
+            |c| (!gone(c.id)).then_some(rows[c.id as usize].1),
+        ) {
+            out.push(c);
+            if out.len() == 10 {
+                let kth = out[9].dist;
+                let needed = rows.iter().filter(|r| r.0 <= kth).count() as u64;
+                assert!(r.exact <= needed + 1, "{} exact for {needed}", r.exact);
+            }
+        }
+        let mut want: Vec<Candidate> = rows
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !gone(*i as u64))
+            .map(|(i, &(_, e))| Candidate {
+                dist: e,
+                id: i as u64,
+            })
+            .collect();
+        want.sort_by(compare);
+        assert_eq!(out, want);
     }
 }

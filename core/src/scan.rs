@@ -21,6 +21,9 @@ pub struct Query {
     /// A NULL query (`ORDER BY v <-> NULL`): every distance is NaN, so all rows tie and come
     /// out in id order.
     pub null: bool,
+    /// Pages of RaBitQ codes are scored through these: per list, lower bounds on the distance
+    /// (the executor rechecks the exact one).
+    pub codes: Option<std::sync::Arc<crate::rabitq::code::CodeLists>>,
 }
 
 impl Query {
@@ -38,6 +41,7 @@ impl Query {
             bits,
             stored: Vec::new(),
             null: false,
+            codes: None,
         }
     }
 
@@ -50,6 +54,7 @@ impl Query {
             bits: Vec::new(),
             stored,
             null: false,
+            codes: None,
         }
     }
 
@@ -62,6 +67,7 @@ impl Query {
             bits: Vec::new(),
             stored: Vec::new(),
             null: true,
+            codes: None,
         }
     }
 }
@@ -336,7 +342,17 @@ impl Collector {
         }
         self.dist.resize(count, 0.0);
         let mut dist = std::mem::take(&mut self.dist);
-        batch_distances(layout, q, &page[layout.vectors_offset..], count, &mut dist);
+        let vectors = &page[layout.vectors_offset..];
+        match (&q.codes, q.null) {
+            (Some(codes), false) => {
+                let Some(lq) = codes.list(layout.owner(page)) else {
+                    self.dist = dist;
+                    return; // a list this scan does not probe
+                };
+                lq.lower_bounds(vectors, layout.vec_bytes, count, &mut dist);
+            }
+            _ => batch_distances(layout, q, vectors, count, &mut dist),
+        }
         for (pos, &d) in dist.iter().enumerate() {
             // Most candidates of a long scan are beyond the cut: reject those before reading
             // their TIDs (ties and NaN take the full comparison in `push`).

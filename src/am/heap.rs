@@ -86,3 +86,90 @@ unsafe extern "C-unwind" fn callback(
         pgrx::check_for_interrupts!();
     }
 }
+
+/// Reads indexed values back from the heap during an index scan, by TID and under the scan's
+/// snapshot (as the executor will read the rows the scan returns): how a scan over quantized
+/// codes computes exact distances for its candidates. Expression indexes are evaluated as
+/// CREATE INDEX evaluated them (`FormIndexDatum`), in a per-row memory context.
+pub struct HeapFetcher {
+    fetch: *mut pg_sys::IndexFetchTableData,
+    slot: *mut pg_sys::TupleTableSlot,
+    estate: *mut pg_sys::EState,
+    info: *mut pg_sys::IndexInfo,
+    snapshot: pg_sys::Snapshot,
+}
+
+impl HeapFetcher {
+    /// For the scan `scan` (its heap relation and snapshot).
+    ///
+    /// # Safety
+    /// `scan` is a live index scan with a heap relation.
+    pub unsafe fn new(scan: pg_sys::IndexScanDesc) -> HeapFetcher {
+        let heap = (*scan).heapRelation;
+        let estate = pg_sys::CreateExecutorState();
+        let econtext = pg_sys::MakePerTupleExprContext(estate);
+        let slot = pg_sys::table_slot_create(heap, std::ptr::null_mut());
+        (*econtext).ecxt_scantuple = slot;
+        HeapFetcher {
+            fetch: pg_sys::table_index_fetch_begin(heap),
+            slot,
+            estate,
+            info: pg_sys::BuildIndexInfo((*scan).indexRelation),
+            snapshot: (*scan).xs_snapshot,
+        }
+    }
+
+    /// `f(values, bytes, dims)` over the indexed value of the row version at `tid` visible to
+    /// the scan, or `None` when none is (deleted, or not yet committed) or the value is NULL.
+    pub fn with_row<R>(
+        &mut self,
+        tid: Tid,
+        elem: ElemKind,
+        f: impl FnOnce(&[f32], &[u8], usize) -> R,
+    ) -> Option<R> {
+        unsafe {
+            let mut ip = super::tid_to_item_pointer(tid);
+            let (mut call_again, mut all_dead) = (false, false);
+            let found = pg_sys::table_index_fetch_tuple(
+                self.fetch,
+                &mut ip,
+                self.snapshot,
+                self.slot,
+                &mut call_again,
+                &mut all_dead,
+            );
+            if !found {
+                return None;
+            }
+            let econtext = (*self.estate).es_per_tuple_exprcontext;
+            let memory = (*econtext).ecxt_per_tuple_memory;
+            let result = RowContext::run(memory, || {
+                let mut values = [pg_sys::Datum::from(0usize); pg_sys::INDEX_MAX_KEYS as usize];
+                let mut nulls = [false; pg_sys::INDEX_MAX_KEYS as usize];
+                pg_sys::FormIndexDatum(
+                    self.info,
+                    self.slot,
+                    self.estate,
+                    values.as_mut_ptr(),
+                    nulls.as_mut_ptr(),
+                );
+                (!nulls[0]).then(|| with_datum(values[0], elem, f))
+            });
+            pg_sys::ExecClearTuple(self.slot);
+            result
+        }
+    }
+}
+
+impl HeapFetcher {
+    /// Release the heap buffer pin and the executor state (at `amendscan`). Not a `Drop`: a
+    /// scan that fails is dropped during the transaction's abort, which has already released
+    /// its pins and frees the memory itself.
+    pub fn close(self) {
+        unsafe {
+            pg_sys::table_index_fetch_end(self.fetch);
+            pg_sys::ExecDropSingleTupleTableSlot(self.slot);
+            pg_sys::FreeExecutorState(self.estate);
+        }
+    }
+}

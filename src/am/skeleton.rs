@@ -32,6 +32,11 @@ pub trait AmScan: 'static {
     fn next(&mut self, index: pg_sys::Relation) -> Option<Candidate>;
     /// Let go of the scan's memory (the state itself goes with its memory context).
     fn end(&mut self);
+    /// The next row of the scan `scan` (an AM that reads the heap itself needs the scan's
+    /// heap relation and snapshot).
+    fn next_for(&mut self, scan: pg_sys::IndexScanDesc) -> Option<Candidate> {
+        self.next(unsafe { (*scan).indexRelation })
+    }
 }
 
 /// What makes an index access method different from the others.
@@ -317,7 +322,7 @@ unsafe extern "C-unwind" fn amgettuple<A: VectorAm>(
         state.fresh = false;
         count_index_scan((*scan).indexRelation);
     }
-    match state.am.next((*scan).indexRelation) {
+    match state.am.next_for(scan) {
         Some(c) => {
             return_row(scan, state.metric, c, state.null_query);
             true

@@ -48,12 +48,12 @@ pub fn insert<S: PageStore>(
             let mut next = entry.head;
             for i in (1..slots.pages_per_slot).rev() {
                 let mut chunk_rec = store.record();
-                let page_i = new_slot_page(&mut chunk_rec, slots, next);
+                let page_i = new_slot_page(&mut chunk_rec, slots, next, list);
                 slots.write_chunk(chunk_rec.page_mut(page_i), i, bytes);
                 next = chunk_rec.block(page_i);
                 chunk_rec.commit();
             }
-            let page_i = new_slot_page(&mut rec, slots, next);
+            let page_i = new_slot_page(&mut rec, slots, next, list);
             slots.write_chunk(rec.page_mut(page_i), 0, bytes);
             slots.set_tid(rec.page_mut(page_i), 0, tid);
             entry.head = rec.block(page_i);
@@ -68,7 +68,7 @@ pub fn insert<S: PageStore>(
                 entry.insert = block;
             }
             None => {
-                let page_i = new_slot_page(&mut rec, slots, entry.head);
+                let page_i = new_slot_page(&mut rec, slots, entry.head, list);
                 slots.write_vector(rec.page_mut(page_i), 0, bytes);
                 slots.set_tid(rec.page_mut(page_i), 0, tid);
                 entry.head = rec.block(page_i);
@@ -82,9 +82,10 @@ pub fn insert<S: PageStore>(
 }
 
 /// A new slot page in the record, linked to `next`.
-fn new_slot_page<R: Record>(rec: &mut R, slots: &SlotLayout, next: u32) -> usize {
+fn new_slot_page<R: Record>(rec: &mut R, slots: &SlotLayout, next: u32, list: usize) -> usize {
     let page_i = rec.extend();
     slots.init_page(rec.page_mut(page_i));
+    slots.set_owner(rec.page_mut(page_i), list as u32);
     rec.set_used_end(page_i, slots.used_end());
     slots.set_next_block(rec.page_mut(page_i), next);
     page_i
@@ -262,9 +263,11 @@ pub fn form<S: PageStore>(
         block += 1;
     }
     meta.dims = dims as u32;
+    let rabitq = matches!(meta.am, AmMeta::Ivf { rabitq: true, .. });
     meta.am = AmMeta::Ivf {
         lists: lists as u32,
         stamp,
+        rabitq,
     };
     meta.write(rec.page_mut(meta_i));
     rec.commit();
@@ -295,6 +298,7 @@ mod tests {
             AmMeta::Ivf {
                 lists: LISTS as u32,
                 stamp: 0,
+                rabitq: false,
             },
             0,
             ElemKind::F32,
@@ -454,6 +458,7 @@ mod tests {
             AmMeta::Ivf {
                 lists: LISTS as u32,
                 stamp: 0,
+                rabitq: false,
             },
             0,
             ElemKind::F32,

@@ -9,7 +9,7 @@
 //! ```
 //! `kind` selects the AM section: none for `flat` (0); for IVF (1) `lists` (u64) then `stamp`
 //! (u64, a fresh nonzero value per build, so backends can tell one build's centroids from
-//! another's); for hnsw (2) `m | ef_construction << 16`, the entry node, its level (above that
+//! another's), then the quantization (u64: 0 vectors, 1 RaBitQ codes); for hnsw (2) `m | ef_construction << 16`, the entry node, its level (above that
 //! byte: a variable layout's vector pages per segment), its spill segment plus one (0: none).
 //! For hnsw `n_slots` is the number of node numbers handed out.
 //! `n_slots` is the high-water mark of allocated slots (`flat`), `free_hint` the lowest slot
@@ -30,6 +30,8 @@ pub enum AmMeta {
     Ivf {
         lists: u32,
         stamp: u64,
+        /// Lists hold RaBitQ codes ([`crate::rabitq::code`]) instead of vectors.
+        rabitq: bool,
     },
     /// `entry`: the node searches start from (`NONE` while the graph is empty), on level
     /// `entry_level`, the top one.
@@ -84,7 +86,7 @@ impl Meta {
     /// IVF: the number of lists and the build stamp (panics for another kind).
     pub fn ivf(&self) -> (usize, u64) {
         match self.am {
-            AmMeta::Ivf { lists, stamp } => (lists as usize, stamp),
+            AmMeta::Ivf { lists, stamp, .. } => (lists as usize, stamp),
             _ => panic!("not an IVF meta page"),
         }
     }
@@ -95,7 +97,11 @@ impl Meta {
         put_u32(page, h + 4, FORMAT_VERSION);
         let (kind, section) = match self.am {
             AmMeta::Flat => (0, [0; 4]),
-            AmMeta::Ivf { lists, stamp } => (1, [lists as u64, stamp, 0, 0]),
+            AmMeta::Ivf {
+                lists,
+                stamp,
+                rabitq,
+            } => (1, [lists as u64, stamp, rabitq as u64, 0]),
             AmMeta::Hnsw {
                 m,
                 ef_construction,
@@ -138,6 +144,11 @@ impl Meta {
             1 => AmMeta::Ivf {
                 lists: u32::try_from(get_u64(page, SECTION)).map_err(|_| MetaError::Corrupt)?,
                 stamp: get_u64(page, SECTION + 8),
+                rabitq: match get_u64(page, SECTION + 16) {
+                    0 => false,
+                    1 => true,
+                    _ => return Err(MetaError::Corrupt),
+                },
             },
             2 => {
                 let p = get_u64(page, SECTION);

@@ -14,11 +14,12 @@
 //!  | PageHdr| magic u32   | tids[cap]              | vectors[cap]: dims × f32|f16 each,    |
 //!  | 24 B   | count u16   | 6 B each, ItemPointer  | packed back to back (one SIMD pass    |
 //!  |        | flags u16   | layout; block = ~0 ⇒   | over the page, no per-tuple headers)  |
-//!  |        | next u32    | free slot (tombstone)  |                                       |
-//!  |        | reserved u32|                        |                                       |
+//!  |        | next u32    | free slot (tombstone)  | — or RaBitQ codes of a fixed size     |
+//!  |        | owner u32   |                        |                                       |
 //!  +--------+-------------+------------------------+--------------------------------------+
 //! ```
-//! `count` is how many positions of the page have ever been used (later ones are never read).
+//! `count` is how many positions of the page have ever been used (later ones are never read);
+//! `owner` is the IVF list the page is chained into (0 for `flat`).
 //! When one vector does not fit a page (more than ~2030 f32 dimensions), a slot spans
 //! `pages_per_slot` consecutive pages: the first holds the TID and the first chunk, the rest
 //! hold the following chunks at the same offset; `cap` is then 1.

@@ -81,6 +81,12 @@ impl SlotLayout {
         }
     }
 
+    /// Slots of `code_bytes`-byte RaBitQ codes ([`crate::rabitq::code`]): laid out as bit
+    /// strings of that many bytes (scored through the query's codes, never as bits).
+    pub fn for_codes(code_bytes: usize) -> SlotLayout {
+        SlotLayout::new(code_bytes * 8, ElemKind::Bit)
+    }
+
     /// End of the bytes a data page uses (its `pd_lower`).
     pub fn used_end(&self) -> usize {
         if self.packed {
@@ -130,6 +136,16 @@ impl SlotLayout {
 
     fn set_count(&self, page: &mut [u8], count: usize) {
         page[PAGE_HEADER + 4..PAGE_HEADER + 6].copy_from_slice(&(count as u16).to_ne_bytes());
+    }
+
+    /// The IVF list a page belongs to (0 on `flat` pages): a page of RaBitQ codes is scored
+    /// against that list's query residual.
+    pub fn owner(&self, page: &[u8]) -> u32 {
+        get_u32(page, PAGE_HEADER + 12)
+    }
+
+    pub fn set_owner(&self, page: &mut [u8], list: u32) {
+        put_u32(page, PAGE_HEADER + 12, list);
     }
 
     pub fn next_block(&self, page: &[u8]) -> u32 {

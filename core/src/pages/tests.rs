@@ -49,6 +49,7 @@ fn meta_round_trip_and_errors() {
         AmMeta::Ivf {
             lists: 32768,
             stamp: u64::MAX,
+            rabitq: true,
         },
         1536,
         ElemKind::F16,

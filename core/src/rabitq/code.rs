@@ -40,8 +40,11 @@ pub fn code_bytes(padded: usize) -> usize {
     code_words(padded) * 8 + FACTOR_BYTES
 }
 
-/// Turns rows into codes relative to list centres (one per index: the rotation comes from
-/// the index's seed).
+/// The seed of every index's rotation: fixed, so that a rebuild of the same table makes the
+/// same codes (nothing depends on the rotation being secret or differing between indexes).
+pub const ROTATION_SEED: u64 = 0x5241_4249_5451_0001;
+
+/// Turns rows into codes relative to list centres.
 #[derive(Clone, Debug)]
 pub struct Encoder {
     pub rotation: Rotation,
@@ -134,6 +137,28 @@ impl CodeQuery {
                 ListQuery::new(self, &self.rotated, qc)
             }
         }
+    }
+}
+
+/// A scan's queries for the lists it probes, by list number.
+#[derive(Clone, Debug, Default)]
+pub struct CodeLists {
+    lists: Vec<Option<ListQuery>>,
+}
+
+impl CodeLists {
+    pub fn new(lists: usize) -> CodeLists {
+        CodeLists {
+            lists: vec![None; lists],
+        }
+    }
+
+    pub fn set(&mut self, list: usize, q: ListQuery) {
+        self.lists[list] = Some(q);
+    }
+
+    pub fn list(&self, list: u32) -> Option<&ListQuery> {
+        self.lists.get(list as usize).and_then(|l| l.as_ref())
     }
 }
 

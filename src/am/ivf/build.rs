@@ -17,10 +17,11 @@ use vector_core::pages::ivf::{write_entry, IvfLayout, ListEntry};
 use vector_core::pages::{AmMeta, Meta, SlotLayout};
 
 use super::load::{Loader, Sampler};
-use super::{lists_option, new_stamp, spherical};
+use super::{check_rabitq, lists_option, new_stamp, rabitq_option, spherical};
 use crate::am::heap::scan_heap;
 use crate::am::{am_error, column_dims, opclass_metric, progress};
 use crate::storage::{log_all_pages, log_init_fork, BulkPage, RelStore, WalWrite};
+use vector_core::rabitq::code::{Encoder, ROTATION_SEED};
 
 const PHASE_KMEANS: i64 = 2;
 const PHASE_ASSIGN: i64 = 3;
@@ -42,6 +43,10 @@ pub unsafe fn build(
 ) -> u64 {
     let (metric, elem) = opclass_metric(index);
     let lists = lists_option(index);
+    let rabitq = rabitq_option(index);
+    if rabitq {
+        check_rabitq(metric, elem);
+    }
     let typmod_dims = column_dims(index).unwrap_or(0) as usize;
     let reltuples = (*(*heap).rd_rel).reltuples.max(0.0) as i64;
 
@@ -78,7 +83,7 @@ pub unsafe fn build(
         // table): just the meta page; the first insert lays out the rest (`form`).
         write_fixed_pages(
             index,
-            &unformed_meta(metric, elem, lists),
+            &unformed_meta(metric, elem, lists, rabitq),
             None,
             BulkPageWriter,
         );
@@ -112,13 +117,18 @@ pub unsafe fn build(
 
     // Phase 2: fixed pages.
     let ivf = IvfLayout::new(lists, dims);
-    let meta = formed_meta(metric, elem, lists, dims);
+    let meta = formed_meta(metric, elem, lists, dims, rabitq);
     write_fixed_pages(index, &meta, Some((&ivf, &centroids)), BulkPageWriter);
 
     // Phase 3: assign and load.
     progress(pg_sys::PROGRESS_CREATEIDX_SUBPHASE, PHASE_ASSIGN);
     progress(pg_sys::PROGRESS_CREATEIDX_TUPLES_TOTAL, reltuples);
-    let mut loader = Loader::new(index, metric, SlotLayout::new(dims, elem), centroids, lists);
+    let encoder = rabitq.then(|| Encoder::new(dims, ROTATION_SEED, metric));
+    let slots = match &encoder {
+        Some(e) => SlotLayout::for_codes(e.code_bytes()),
+        None => SlotLayout::new(dims, elem),
+    };
+    let mut loader = Loader::new(index, metric, slots, dims, encoder, centroids, lists);
     scan_heap(heap, index, info, elem, &mut |row| {
         row.with(|v, bytes, _| loader.add(row.tid, v, bytes))
     });
@@ -133,19 +143,21 @@ pub unsafe fn build(
 }
 
 /// The meta page of an index with no fixed part yet (dimension unknown).
-fn unformed_meta(metric: Metric, elem: ElemKind, lists: usize) -> Meta {
+fn unformed_meta(metric: Metric, elem: ElemKind, lists: usize, rabitq: bool) -> Meta {
     let am = AmMeta::Ivf {
         lists: lists as u32,
         stamp: 0,
+        rabitq,
     };
     Meta::new(am, 0, elem, metric)
 }
 
 /// The meta page of a new build (a fresh stamp).
-fn formed_meta(metric: Metric, elem: ElemKind, lists: usize, dims: usize) -> Meta {
+fn formed_meta(metric: Metric, elem: ElemKind, lists: usize, dims: usize, rabitq: bool) -> Meta {
     let am = AmMeta::Ivf {
         lists: lists as u32,
         stamp: new_stamp(),
+        rabitq,
     };
     Meta::new(am, dims as u32, elem, metric)
 }
@@ -274,10 +286,14 @@ fn write_directory(index: pg_sys::Relation, ivf: &IvfLayout, entries: &[ListEntr
 pub fn build_empty(index: pg_sys::Relation) {
     let (metric, elem) = opclass_metric(index);
     let lists = lists_option(index);
+    let rabitq = rabitq_option(index);
+    if rabitq {
+        check_rabitq(metric, elem);
+    }
     match column_dims(index) {
         None => write_fixed_pages(
             index,
-            &unformed_meta(metric, elem, lists),
+            &unformed_meta(metric, elem, lists, rabitq),
             None,
             InitForkWriter,
         ),
@@ -285,7 +301,7 @@ pub fn build_empty(index: pg_sys::Relation) {
             let dims = dims as usize;
             let centroids = empty_centroids(lists, dims, metric);
             let ivf = IvfLayout::new(lists, dims);
-            let meta = formed_meta(metric, elem, lists, dims);
+            let meta = formed_meta(metric, elem, lists, dims, rabitq);
             write_fixed_pages(index, &meta, Some((&ivf, &centroids)), InitForkWriter);
         }
     }

@@ -31,6 +31,8 @@ pub struct IvfCache {
     pub centroids: Vec<f32>,
     /// Indexed by list; `None` until a scan walks the list.
     pub chains: Vec<Option<Chain>>,
+    /// RaBitQ: each centroid rotated as the codes are (empty until a scan needs it).
+    rotated: Vec<Vec<f32>>,
 }
 
 thread_local! {
@@ -59,6 +61,7 @@ impl IvfCache {
             key: (0, 0, 0, 0, 0),
             centroids: Vec::new(),
             chains: Vec::new(),
+            rotated: Vec::new(),
         }
     }
 
@@ -67,6 +70,7 @@ impl IvfCache {
             key: cache_key(rel, stamp),
             centroids,
             chains: (0..lists).map(|_| None).collect(),
+            rotated: vec![Vec::new(); lists],
         }
     }
 
@@ -78,7 +82,25 @@ impl IvfCache {
             .flatten()
             .map(|c| c.blocks.len() * 8)
             .sum();
-        self.centroids.len() * 4 + self.chains.len() * std::mem::size_of::<Option<Chain>>() + chains
+        let rotated: usize = self.rotated.iter().map(|r| r.len() * 4).sum();
+        self.centroids.len() * 4
+            + self.chains.len() * std::mem::size_of::<Option<Chain>>()
+            + chains
+            + rotated
+    }
+
+    /// Centroid `list` and the same rotated by `rotation` (computed on first use, then kept).
+    pub fn centroid_and_rotated(
+        &mut self,
+        list: usize,
+        dims: usize,
+        rotation: &vector_core::rabitq::Rotation,
+    ) -> (&[f32], &[f32]) {
+        let centre = &self.centroids[list * dims..(list + 1) * dims];
+        if self.rotated[list].is_empty() {
+            rotation.apply(centre, &mut self.rotated[list]);
+        }
+        (centre, &self.rotated[list])
     }
 
     /// Keep this entry for later scans of the same index (within the memory budget).

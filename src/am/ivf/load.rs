@@ -13,6 +13,7 @@ use vector_core::elem::ElemKind;
 use vector_core::kmeans::{self, SplitMix64};
 use vector_core::pages::ivf::ListEntry;
 use vector_core::pages::{SlotLayout, INVALID_BLOCK, PAGE_SIZE};
+use vector_core::rabitq::code::Encoder;
 use vector_core::tid::Tid;
 
 use super::spherical;
@@ -121,14 +122,20 @@ pub struct Loader {
     metric: Metric,
     index: pg_sys::Relation,
     slots: SlotLayout,
+    /// RaBitQ: rows are stored as codes relative to their list's centroid, made on the pool
+    /// with the assignment.
+    encoder: Option<Arc<Encoder>>,
     centroids: Arc<Vec<f32>>,
     batch: Batch,
-    /// The batch handed to the pool, and where its lists will arrive.
-    assigning: Option<(Batch, mpsc::Receiver<Vec<u32>>)>,
+    /// The batch handed to the pool, and where its lists (and codes) will arrive.
+    assigning: Option<(Batch, mpsc::Receiver<Assigned>)>,
     /// Per list: (page image, next free position).
     open: Vec<Option<(Vec<u8>, usize)>>,
     pub entries: Vec<ListEntry>,
 }
+
+/// A batch's lists, and with RaBitQ its codes back to back.
+type Assigned = (Vec<u32>, Vec<u8>);
 
 /// Rows collected for assignment: their values (f32), TIDs and stored bytes.
 #[derive(Default)]
@@ -143,14 +150,17 @@ impl Loader {
         index: pg_sys::Relation,
         metric: Metric,
         slots: SlotLayout,
+        dims: usize,
+        encoder: Option<Encoder>,
         centroids: Vec<f32>,
         lists: usize,
     ) -> Self {
         Loader {
-            dims: slots.dims,
+            dims,
             metric,
             index,
             slots,
+            encoder: encoder.map(Arc::new),
             centroids: Arc::new(centroids),
             batch: Batch::default(),
             assigning: None,
@@ -164,7 +174,9 @@ impl Loader {
             dimension_mismatch(self.dims as u32, values.len());
         }
         self.batch.values.extend_from_slice(values);
-        self.batch.bytes.extend_from_slice(bytes);
+        if self.encoder.is_none() {
+            self.batch.bytes.extend_from_slice(bytes);
+        }
         self.batch.tids.push(tid);
         if self.batch.tids.len() == batch_rows(self.dims) {
             self.flush_batch();
@@ -177,13 +189,24 @@ impl Loader {
         let batch = std::mem::take(&mut self.batch);
         let (tx, rx) = mpsc::channel();
         let (values, centroids) = (batch.values, self.centroids.clone());
-        let (dims, sph) = (self.dims, spherical(self.metric));
+        let (dims, sph, encoder) = (self.dims, spherical(self.metric), self.encoder.clone());
         crate::am::ensure_pool();
         // Owned inputs only: if the backend errors out meanwhile, the task just finishes.
         // A panic must not reach rayon's handler (it aborts the process): it drops `tx`, and
         // the backend reports an error.
         rayon::spawn(move || {
-            let assign = || kmeans::assign(&values, dims, &centroids, sph);
+            let assign = || {
+                let lists = kmeans::assign(&values, dims, &centroids, sph);
+                let mut codes = Vec::new();
+                if let Some(e) = &encoder {
+                    codes.reserve(lists.len() * e.code_bytes());
+                    for (row, &list) in values.chunks_exact(dims).zip(&lists) {
+                        let l = list as usize;
+                        e.encode(row, &centroids[l * dims..(l + 1) * dims], &mut codes);
+                    }
+                }
+                (lists, codes)
+            };
             if let Ok(lists) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(assign)) {
                 let _ = tx.send(lists);
             }
@@ -208,10 +231,10 @@ impl Loader {
         }
     }
 
-    fn write_batch(&mut self, (batch, rx): (Batch, mpsc::Receiver<Vec<u32>>)) {
-        let lists = loop {
+    fn write_batch(&mut self, (batch, rx): (Batch, mpsc::Receiver<Assigned>)) {
+        let (lists, codes) = loop {
             match rx.recv_timeout(std::time::Duration::from_millis(50)) {
-                Ok(lists) => break lists,
+                Ok(assigned) => break assigned,
                 Err(mpsc::RecvTimeoutError::Timeout) => {
                     pgrx::check_for_interrupts!();
                 }
@@ -222,12 +245,12 @@ impl Loader {
             }
         };
         let size = self.slots.vec_bytes;
-        for ((tid, bytes), list) in batch
-            .tids
-            .iter()
-            .zip(batch.bytes.chunks_exact(size))
-            .zip(lists)
-        {
+        let stored = if self.encoder.is_some() {
+            codes
+        } else {
+            batch.bytes
+        };
+        for ((tid, bytes), list) in batch.tids.iter().zip(stored.chunks_exact(size)).zip(lists) {
             self.append(list as usize, *tid, bytes);
         }
         progress(
@@ -245,6 +268,7 @@ impl Loader {
             for i in (0..slots.pages_per_slot).rev() {
                 let mut image = vec![0u8; PAGE_SIZE];
                 slots.init_page(&mut image);
+                slots.set_owner(&mut image, list as u32);
                 slots.write_chunk(&mut image, i, bytes);
                 if i == 0 {
                     slots.set_tid(&mut image, 0, tid);
@@ -258,6 +282,7 @@ impl Loader {
             let (image, pos) = self.open[list].get_or_insert_with(|| {
                 let mut image = vec![0u8; PAGE_SIZE];
                 slots.init_page(&mut image);
+                slots.set_owner(&mut image, list as u32);
                 (image, 0)
             });
             slots.write_vector(image, *pos, bytes);

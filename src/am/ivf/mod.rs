@@ -15,7 +15,8 @@ use vector_core::am::VacuumStats;
 use vector_core::distance::Metric;
 use vector_core::kmeans;
 use vector_core::pages::ivf::{IvfLayout, MAX_LISTS};
-use vector_core::pages::{Meta, SlotLayout};
+use vector_core::pages::{AmMeta, Meta, SlotLayout};
+use vector_core::rabitq::code::{Encoder, ROTATION_SEED};
 use vector_core::tid::Tid;
 
 use super::skeleton::{routine, VectorAm};
@@ -27,6 +28,9 @@ use cache::IvfCache;
 pub const DEFAULT_LISTS: i32 = 100;
 
 pub static PROBES: GucSetting<i32> = GucSetting::<i32>::new(1);
+/// How many standard deviations of estimation error a RaBitQ lower bound allows for.
+pub static RABITQ_EPSILON: GucSetting<f64> =
+    GucSetting::<f64>::new(vector_core::rabitq::EPSILON0 as f64);
 pub static MAX_PROBES: GucSetting<i32> = GucSetting::<i32>::new(32768);
 pub static ITERATIVE_SCAN: GucSetting<IterativeScan> =
     GucSetting::<IterativeScan>::new(IterativeScan::Off);
@@ -41,11 +45,33 @@ pub enum IterativeScan {
 
 static mut RELOPT_KIND: pg_sys::relopt_kind::Type = 0;
 
-/// `WITH (lists = …)`, as Postgres stores parsed reloptions.
+/// `WITH (lists = …, quantization = …)`, as Postgres stores parsed reloptions (a string
+/// option as the offset of its text from the start of the struct).
 #[repr(C)]
 struct IvfOptions {
     vl_len: i32,
     lists: i32,
+    quantization: i32,
+}
+
+/// `quantization`'s values.
+const QUANTIZATIONS: [&str; 2] = ["none", "rabitq"];
+
+#[pg_guard]
+unsafe extern "C-unwind" fn validate_quantization(value: *const std::ffi::c_char) {
+    if value.is_null() {
+        return;
+    }
+    let v = std::ffi::CStr::from_ptr(value).to_string_lossy();
+    if !QUANTIZATIONS.contains(&v.as_ref()) {
+        pgrx::pg_sys::panic::ErrorReport::new(
+            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            format!("invalid value for parameter \"quantization\": \"{v}\""),
+            pgrx::function_name!(),
+        )
+        .set_detail("Valid values are \"none\" and \"rabitq\".")
+        .report(PgLogLevel::ERROR);
+    }
 }
 
 /// Registers the GUCs and the `lists` reloption (from `_PG_init`).
@@ -65,6 +91,18 @@ pub fn init() {
         c"Sets the mode for iterative scans",
         c"off, or relaxed_order: keep probing further lists while the executor asks for rows.",
         &ITERATIVE_SCAN,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_float_guc(
+        c"ivfflat.rabitq_epsilon",
+        c"Sets the error bound of RaBitQ distance estimates, in standard deviations",
+        c"A row's exact distance is computed once its estimate minus this many standard \
+          deviations of error is among the nearest; larger values check more rows exactly and \
+          miss fewer neighbours (1.9 loses almost none; 3.5 about one pair in 5000).",
+        &RABITQ_EPSILON,
+        0.0,
+        10.0,
         GucContext::Userset,
         GucFlags::default(),
     );
@@ -88,6 +126,14 @@ pub fn init() {
             DEFAULT_LISTS,
             1,
             MAX_LISTS as i32,
+            pg_sys::AccessExclusiveLock as pg_sys::LOCKMODE,
+        );
+        pg_sys::add_string_reloption(
+            RELOPT_KIND as _,
+            c"quantization".as_ptr(),
+            c"How lists store rows: none (vectors) or rabitq (1-bit RaBitQ codes)".as_ptr(),
+            c"none".as_ptr(),
+            Some(validate_quantization),
             pg_sys::AccessExclusiveLock as pg_sys::LOCKMODE,
         );
     }
@@ -129,12 +175,27 @@ impl VectorAm for Ivf {
         if values.len() != ivf.meta.dims as usize {
             dimension_mismatch(ivf.meta.dims, values.len());
         }
+        let dims = values.len();
         let list = kmeans::nearest(
             values,
             &ivf.cache.centroids,
-            values.len(),
+            dims,
             spherical(ivf.meta.metric),
         );
+        let code;
+        let bytes = match &ivf.encoder {
+            Some(e) => {
+                let mut c = Vec::with_capacity(e.code_bytes());
+                e.encode(
+                    values,
+                    &ivf.cache.centroids[list * dims..(list + 1) * dims],
+                    &mut c,
+                );
+                code = c;
+                &code[..]
+            }
+            None => bytes,
+        };
         vector_core::am::ivf::insert(&RelStore(index), &ivf.layout, &ivf.slots, list, tid, bytes);
     }
 
@@ -164,11 +225,18 @@ impl VectorAm for Ivf {
     }
 
     unsafe fn options(reloptions: pg_sys::Datum, validate: bool) -> *mut pg_sys::bytea {
-        let tab = [pg_sys::relopt_parse_elt {
-            optname: c"lists".as_ptr(),
-            opttype: pg_sys::relopt_type::RELOPT_TYPE_INT,
-            offset: std::mem::offset_of!(IvfOptions, lists) as i32,
-        }];
+        let tab = [
+            pg_sys::relopt_parse_elt {
+                optname: c"lists".as_ptr(),
+                opttype: pg_sys::relopt_type::RELOPT_TYPE_INT,
+                offset: std::mem::offset_of!(IvfOptions, lists) as i32,
+            },
+            pg_sys::relopt_parse_elt {
+                optname: c"quantization".as_ptr(),
+                opttype: pg_sys::relopt_type::RELOPT_TYPE_STRING,
+                offset: std::mem::offset_of!(IvfOptions, quantization) as i32,
+            },
+        ];
         pg_sys::build_reloptions(
             reloptions,
             validate,
@@ -192,6 +260,36 @@ fn lists_option(index: pg_sys::Relation) -> usize {
     }
 }
 
+/// The index's `quantization` option: true for `rabitq`.
+fn rabitq_option(index: pg_sys::Relation) -> bool {
+    unsafe {
+        let opts = (*index).rd_options as *const IvfOptions;
+        if opts.is_null() || (*opts).quantization == 0 {
+            return false;
+        }
+        let text =
+            (opts as *const u8).add((*opts).quantization as usize) as *const std::ffi::c_char;
+        std::ffi::CStr::from_ptr(text).to_bytes() == b"rabitq"
+    }
+}
+
+/// RaBitQ codes need a metric they can bound (not L1) over real-valued vectors (not bits).
+fn check_rabitq(metric: Metric, elem: vector_core::elem::ElemKind) {
+    let what = if elem == vector_core::elem::ElemKind::Bit {
+        Some("bit vectors")
+    } else if metric == Metric::L1 {
+        Some("L1 distance")
+    } else {
+        None
+    };
+    if let Some(what) = what {
+        error(
+            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+            format!("quantization \"rabitq\" does not support {what}"),
+        );
+    }
+}
+
 /// Lists are chosen by L2 distance to centroids for L2 and L1, by inner product with unit
 /// centroids (spherical k-means) for inner product and cosine.
 fn spherical(metric: Metric) -> bool {
@@ -203,6 +301,8 @@ struct IvfIndex {
     meta: Meta,
     layout: IvfLayout,
     slots: SlotLayout,
+    /// For an index of RaBitQ codes: the rotation its codes are made with.
+    encoder: Option<Encoder>,
     /// Centroids and list chains, remembered per backend (returned to the cache on drop).
     cache: IvfCache,
 }
@@ -233,13 +333,19 @@ fn open(index: pg_sys::Relation) -> Result<IvfIndex, Meta> {
     }
     let (lists, stamp) = meta.ivf();
     let layout = IvfLayout::new(lists, meta.dims as usize);
-    let slots = SlotLayout::new(meta.dims as usize, meta.elem);
+    let encoder = matches!(meta.am, AmMeta::Ivf { rabitq: true, .. })
+        .then(|| Encoder::new(meta.dims as usize, ROTATION_SEED, meta.metric));
+    let slots = match &encoder {
+        Some(e) => SlotLayout::for_codes(e.code_bytes()),
+        None => SlotLayout::new(meta.dims as usize, meta.elem),
+    };
     if let Some(cache) = IvfCache::take(index, stamp) {
         if cache.centroids.len() == lists * meta.dims as usize {
             return Ok(IvfIndex {
                 meta,
                 layout,
                 slots,
+                encoder,
                 cache,
             });
         }
@@ -260,6 +366,7 @@ fn open(index: pg_sys::Relation) -> Result<IvfIndex, Meta> {
     Ok(IvfIndex {
         cache: IvfCache::new(index, stamp, centroids, lists),
         slots,
+        encoder,
         meta,
         layout,
     })

@@ -8,11 +8,17 @@
 
 use pgrx::pg_sys;
 use pgrx::prelude::*;
-use vector_core::order::{Candidate, Passes};
+use vector_core::distance::Metric;
+use vector_core::order::{Candidate, Passes, Rerank};
 use vector_core::pages::ivf::{nearest_lists, read_entry};
+use vector_core::scan::score_bytes;
 use vector_core::scan::Query;
+use vector_core::tid::Tid;
 
-use super::{open, IterativeScan, IvfIndex, ITERATIVE_SCAN, MAX_PROBES, PROBES};
+use vector_core::rabitq::code::{CodeLists, CodeQuery};
+
+use super::{open, IterativeScan, IvfIndex, ITERATIVE_SCAN, MAX_PROBES, PROBES, RABITQ_EPSILON};
+use crate::am::heap::HeapFetcher;
 use crate::am::skeleton::AmScan;
 use crate::am::stream::{score_runs, Pipeline};
 use crate::am::{candidate_budget, FIRST_PASS};
@@ -20,6 +26,16 @@ use crate::storage::{PageRead, Strategy};
 use crate::types::error;
 
 pub struct IvfScan {
+    probing: Probing,
+    /// An index of RaBitQ codes: the exact query, the re-ranking of candidates (arriving by
+    /// lower bound) by exact distance, and the heap reader that gives those.
+    exact: Option<Query>,
+    rerank: Rerank,
+    heap: Option<HeapFetcher>,
+}
+
+/// Which lists a scan probes, and the candidates they give.
+struct Probing {
     index: Option<IvfIndex>,
     /// Query values (`None`: NULL query, every row ties).
     query: Option<Vec<f32>>,
@@ -30,33 +46,43 @@ pub struct IvfScan {
     /// The batch of lists being handed out, and its passes.
     batch: Vec<usize>,
     passes: Option<Passes>,
+    /// RaBitQ: the query, rotated once per rescan.
+    codes: Option<CodeQuery>,
 }
 
 impl AmScan for IvfScan {
     fn begin(_index: pg_sys::Relation) -> IvfScan {
         IvfScan {
-            index: None,
-            query: None,
-            lists: Vec::new(),
-            probed: 0,
-            probes: 1,
-            batch: Vec::new(),
-            passes: None,
+            probing: Probing {
+                index: None,
+                query: None,
+                lists: Vec::new(),
+                probed: 0,
+                probes: 1,
+                batch: Vec::new(),
+                passes: None,
+                codes: None,
+            },
+            exact: None,
+            rerank: Rerank::default(),
+            heap: None,
         }
     }
 
     fn rescan(&mut self, index: pg_sys::Relation, query: Option<crate::am::QueryValue>) {
-        self.passes = None;
-        self.probed = 0;
-        self.lists.clear();
-        self.query = query.map(|q| q.values);
-        if self.index.is_none() {
-            self.index = open(index).ok();
+        self.rerank = Rerank::default();
+        let p = &mut self.probing;
+        p.passes = None;
+        p.probed = 0;
+        p.lists.clear();
+        p.query = query.map(|q| q.values);
+        if p.index.is_none() {
+            p.index = open(index).ok();
         }
-        let Some(ivf) = self.index.as_mut() else {
+        let Some(ivf) = p.index.as_mut() else {
             return; // nothing indexed yet (no fixed part): no rows
         };
-        if let Some(q) = &self.query {
+        if let Some(q) = &p.query {
             if q.len() != ivf.meta.dims as usize {
                 let what = if ivf.meta.elem == vector_core::elem::ElemKind::Bit {
                     "bit lengths"
@@ -70,23 +96,75 @@ impl AmScan for IvfScan {
             }
         }
         let lists = ivf.layout.lists;
-        self.probes = (PROBES.get() as usize).clamp(1, lists);
+        p.probes = (PROBES.get() as usize).clamp(1, lists);
         let limit = if ITERATIVE_SCAN.get() == IterativeScan::RelaxedOrder {
-            (MAX_PROBES.get() as usize).clamp(self.probes, lists)
+            (MAX_PROBES.get() as usize).clamp(p.probes, lists)
         } else {
-            self.probes
+            p.probes
+        };
+        let metric = ivf.meta.metric;
+        (p.codes, self.exact) = match (&ivf.encoder, &p.query) {
+            (Some(e), Some(q)) => (
+                Some(CodeQuery::new(
+                    &e.rotation,
+                    metric,
+                    q,
+                    RABITQ_EPSILON.get() as f32,
+                )),
+                Some(Query::new(metric, q.clone())),
+            ),
+            _ => (None, None),
         };
         let zero = vec![0f32; ivf.meta.dims as usize];
-        let distances = ivf.centroid_distances(self.query.as_deref().unwrap_or(&zero));
-        self.lists = nearest_lists(&distances, limit);
+        let distances = ivf.centroid_distances(p.query.as_deref().unwrap_or(&zero));
+        p.lists = nearest_lists(&distances, limit);
     }
 
+    fn next(&mut self, index: pg_sys::Relation) -> Option<Candidate> {
+        self.probing.next(index)
+    }
+
+    /// With RaBitQ codes, candidates come by lower bound and leave by exact distance, read
+    /// from the heap under the scan's snapshot (rows it cannot see are skipped, as the
+    /// executor would skip them).
+    fn next_for(&mut self, scan: pg_sys::IndexScanDesc) -> Option<Candidate> {
+        let index = unsafe { (*scan).indexRelation };
+        let Some(exact) = &self.exact else {
+            return self.probing.next(index);
+        };
+        let heap = self
+            .heap
+            .get_or_insert_with(|| unsafe { HeapFetcher::new(scan) });
+        let elem = self.probing.index.as_ref().unwrap().meta.elem;
+        let dims = exact.values.len();
+        let probing = &mut self.probing;
+        self.rerank.next(
+            || probing.next(index),
+            |c| {
+                heap.with_row(Tid::unpack(c.id), elem, |_, bytes, _| {
+                    score_bytes(elem, dims, exact, bytes)
+                })
+            },
+        )
+    }
+
+    fn end(&mut self) {
+        self.probing.passes = None;
+        self.probing.index = None;
+        if let Some(heap) = self.heap.take() {
+            heap.close();
+        }
+    }
+}
+
+impl Probing {
     fn next(&mut self, index: pg_sys::Relation) -> Option<Candidate> {
         loop {
             if let Some(passes) = self.passes.as_mut() {
                 let (ivf, query, batch) = (self.index.as_mut().unwrap(), &self.query, &self.batch);
+                let codes = self.codes.as_ref();
                 let next = passes.next(|cap, after| {
-                    score_lists(index, ivf, query.as_deref(), batch, cap, after)
+                    score_lists(index, ivf, query.as_deref(), codes, batch, cap, after)
                 });
                 if next.is_some() {
                     return next;
@@ -102,11 +180,6 @@ impl AmScan for IvfScan {
             self.passes = Some(Passes::new(FIRST_PASS, candidate_budget()));
         }
     }
-
-    fn end(&mut self) {
-        self.passes = None;
-        self.index = None;
-    }
 }
 
 /// One pass over every vector of `lists`: the `cap` nearest after `after`. Each list's chain
@@ -117,13 +190,32 @@ fn score_lists(
     index: pg_sys::Relation,
     ivf: &mut IvfIndex,
     query: Option<&[f32]>,
+    codes: Option<&CodeQuery>,
     lists: &[usize],
     cap: usize,
     after: Option<Candidate>,
 ) -> Vec<Candidate> {
     let slots = ivf.slots;
     let metric = ivf.meta.metric;
-    let query = query.map_or(Query::null(metric), |q| Query::new(metric, q.to_vec()));
+    let mut query = query.map_or(Query::null(metric), |q| Query::new(metric, q.to_vec()));
+    if let (Some(cq), Some(encoder)) = (codes, &ivf.encoder) {
+        // Per probed list, the query residual: L2 needs the rotated centroid (cached).
+        let dims = ivf.meta.dims as usize;
+        let mut per_list = CodeLists::new(ivf.layout.lists);
+        for &list in lists {
+            let (centre, rotated) = if metric == Metric::L2 {
+                ivf.cache
+                    .centroid_and_rotated(list, dims, &encoder.rotation)
+            } else {
+                (
+                    &ivf.cache.centroids[list * dims..(list + 1) * dims],
+                    &[][..],
+                )
+            };
+            per_list.set(list, cq.for_list(centre, rotated));
+        }
+        query.codes = Some(std::sync::Arc::new(per_list));
+    }
     // The lists' current heads, each directory page pinned once (and released before any data
     // page is pinned: inserts lock a data page and then the directory).
     let mut heads = Vec::with_capacity(lists.len());
