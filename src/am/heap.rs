@@ -143,17 +143,26 @@ impl HeapFetcher {
             }
             let econtext = (*self.estate).es_per_tuple_exprcontext;
             let memory = (*econtext).ecxt_per_tuple_memory;
+            let column = (*self.info).ii_IndexAttrNumbers[0] as i32;
             let result = RowContext::run(memory, || {
-                let mut values = [pg_sys::Datum::from(0usize); pg_sys::INDEX_MAX_KEYS as usize];
-                let mut nulls = [false; pg_sys::INDEX_MAX_KEYS as usize];
-                pg_sys::FormIndexDatum(
-                    self.info,
-                    self.slot,
-                    self.estate,
-                    values.as_mut_ptr(),
-                    nulls.as_mut_ptr(),
-                );
-                (!nulls[0]).then(|| with_datum(values[0], elem, f))
+                let (value, null) = if column != 0 {
+                    // A plain column: read it, no expression machinery.
+                    let mut null = false;
+                    let v = pg_sys::slot_getattr(self.slot, column, &mut null);
+                    (v, null)
+                } else {
+                    let mut values = [pg_sys::Datum::from(0usize); pg_sys::INDEX_MAX_KEYS as usize];
+                    let mut nulls = [false; pg_sys::INDEX_MAX_KEYS as usize];
+                    pg_sys::FormIndexDatum(
+                        self.info,
+                        self.slot,
+                        self.estate,
+                        values.as_mut_ptr(),
+                        nulls.as_mut_ptr(),
+                    );
+                    (values[0], nulls[0])
+                };
+                (!null).then(|| with_datum(value, elem, f))
             });
             pg_sys::ExecClearTuple(self.slot);
             result

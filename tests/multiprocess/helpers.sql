@@ -52,6 +52,8 @@ BEGIN
   PERFORM set_config('enable_indexonlyscan', 'off', true);
   -- ivfflat probing every list is exact, so it must match the seq scan too
   PERFORM set_config('ivfflat.probes', '32768', true);
+  -- RaBitQ codes re-ranked exactly, with a bound that all but never fails
+  PERFORM set_config('ivfflat.rabitq_epsilon', '4', true);
   FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) ' || qry LOOP
     plan := plan || line || E'\n';
   END LOOP;

@@ -382,6 +382,8 @@ CREATE TABLE tbig (id bigserial PRIMARY KEY, v vector(3000));  -- a slot spans t
 INSERT INTO tbig (v) SELECT mp_rand_vec(3000) FROM generate_series(1, 150);
 CREATE TABLE tiv (id bigserial PRIMARY KEY, v vector(16));     -- ivfflat
 INSERT INTO tiv (v) SELECT v FROM t;
+CREATE TABLE tivq (id bigserial PRIMARY KEY, v vector(16));    -- ivfflat, RaBitQ codes
+INSERT INTO tivq (v) SELECT v FROM t;
 CREATE TABLE tsp (id bigserial PRIMARY KEY, v sparsevec(5000)); -- flat over sparsevec
 INSERT INTO tsp (v) SELECT mp_rand_sparse(5000, 1 + (i * 37) % 120) FROM generate_series(1, 2000) i;
 SELECT mp_add_queries('t', 6, 3);
@@ -395,6 +397,11 @@ CREATE INDEX t_l2 ON t USING flat (v vector_l2_ops);
 CREATE INDEX t_ip ON t USING flat (v vector_ip_ops);
 CREATE INDEX tbig_l2 ON tbig USING flat (v vector_l2_ops);
 CREATE INDEX tiv_l2 ON tiv USING ivfflat (v vector_l2_ops) WITH (lists = 20);
+CREATE INDEX tivq_l2 ON tivq USING ivfflat (v vector_l2_ops) WITH (lists = 20, quantization = rabitq);
+INSERT INTO tivq (v) SELECT mp_rand_vec(16) FROM generate_series(1, 800);
+DELETE FROM tivq WHERE id % 7 = 3;
+VACUUM (INDEX_CLEANUP ON) tivq;
+INSERT INTO tivq (v) SELECT mp_rand_vec(16) FROM generate_series(1, 300);
 CREATE INDEX tsp_l2 ON tsp USING flat (v sparsevec_l2_ops);
 INSERT INTO tsp (v) SELECT mp_rand_sparse(5000, 1 + (i * 53) % 900) FROM generate_series(1, 300) i;
 DELETE FROM tsp WHERE id % 4 = 1;
@@ -427,6 +434,7 @@ SQL
   verify "$name" "before crash: tbig" "SELECT mp_verify('tbig', 20)"
   verify "$name" "before crash: tiv (ivfflat)" "SELECT mp_verify('tiv')"
   verify "$name" "before crash: tsp (flat sparsevec)" "SELECT mp_flat_sparse_check('tsp')"
+  verify "$name" "before crash: tivq (ivfflat rabitq)" "SELECT mp_verify('tivq')"
   local fp_t fp_big f_idx f_big
   fp_t=$(sql "$name" -c "SELECT mp_fingerprint('t')")
   fp_big=$(sql "$name" -c "SELECT mp_fingerprint('tbig')")
@@ -446,6 +454,8 @@ SQL
   verify "$name" "after recovery: tiv (ivfflat)" "SELECT mp_verify('tiv')" || ok=1
   verify "$name" "after recovery: tiv count" "SELECT mp_index_count('tiv')" || ok=1
   verify "$name" "after recovery: tsp (flat sparsevec)" "SELECT mp_flat_sparse_check('tsp')" || ok=1
+  verify "$name" "after recovery: tivq (ivfflat rabitq)" "SELECT mp_verify('tivq')" || ok=1
+  verify "$name" "after recovery: tivq count" "SELECT mp_index_count('tivq')" || ok=1
   # the recovered index keeps working: more inserts, bulk delete, slot reuse
   sql "$name" >/dev/null <<'SQL'
 INSERT INTO t (v) SELECT mp_rand_vec(16) FROM generate_series(1, 300);

@@ -193,22 +193,23 @@ impl ListQuery {
             hi = hi.max(v);
         }
         let delta = if hi > lo { (hi - lo) / 255.0 } else { 0.0 };
+        let inv = if delta > 0.0 { 1.0 / delta } else { 0.0 };
         let mut bytes = vec![0u8; words * 64];
         for (b, &v) in bytes.iter_mut().zip(y) {
-            *b = if delta > 0.0 {
-                ((v - lo) / delta).round().clamp(0.0, 255.0) as u8
-            } else {
-                0
-            };
+            // Round to nearest (the value is ≥ 0): `as` truncates and saturates.
+            *b = ((v - lo) * inv + 0.5).min(255.0) as u8;
         }
-        let mut planes = vec![0u64; 8 * words];
-        for (i, &b) in bytes.iter().enumerate() {
-            for (plane, bit) in (0..8).map(|p| (p, (b >> p) & 1)) {
-                planes[plane * words + i / 64] |= (bit as u64) << (i % 64);
+        let mut planes = Vec::new();
+        if masked_kernel().1 {
+            planes = vec![0u64; 8 * words];
+            for (i, &b) in bytes.iter().enumerate() {
+                for (plane, bit) in (0..8).map(|p| (p, (b >> p) & 1)) {
+                    planes[plane * words + i / 64] |= (bit as u64) << (i % 64);
+                }
             }
         }
-        let sum = y.iter().map(|&v| v as f64).sum::<f64>() as f32;
-        let norm = y.iter().map(|&v| v as f64 * v as f64).sum::<f64>().sqrt() as f32;
+        let sum: f32 = y.iter().sum();
+        let norm = y.iter().map(|&v| v * v).sum::<f32>().sqrt();
         ListQuery {
             metric: cq.metric,
             bytes,
@@ -227,7 +228,14 @@ impl ListQuery {
     /// Lower bounds on the ordering distance (squared L2, negative inner product, cosine
     /// distance) of `count` codes laid back to back `stride` bytes apart in `codes`.
     pub fn lower_bounds(&self, codes: &[u8], stride: usize, count: usize, out: &mut [f32]) {
-        let kernel = masked_kernel();
+        assert!(count == 0 || (count - 1) * stride + self.words * 8 + FACTOR_BYTES <= codes.len());
+        #[cfg(target_arch = "x86_64")]
+        if !masked_kernel().1 {
+            // SAFETY: the AVX-512 kernel was chosen, so the CPU has it; the codes are in range.
+            unsafe { x86::lower_bounds_avx512(self, codes, stride, count, out) };
+            return;
+        }
+        let kernel = masked_kernel().0;
         for (k, o) in out[..count].iter_mut().enumerate() {
             let code = &codes[k * stride..k * stride + self.words * 8 + FACTOR_BYTES];
             // SAFETY: the kernel was chosen for this CPU; `code` holds `words` words and
@@ -238,40 +246,28 @@ impl ListQuery {
     }
 
     /// The lower bound for one code whose masked byte sum is `m` over `pop` set bits.
+    #[inline(always)]
     fn bound(&self, code: &[u8], m: u64, pop: u32) -> f32 {
-        let f = |i: usize| {
-            let at = self.words * 8 + 4 * i;
-            f32::from_ne_bytes(code[at..at + 4].try_into().unwrap())
-        };
+        let at = self.words * 8;
+        let f = |i: usize| f32::from_ne_bytes(code[at + 4 * i..at + 4 * i + 4].try_into().unwrap());
         let (norm_sq, dot_factor, spread, o_norm) = (f(0), f(1), f(2), f(3));
-        let masked = self.lo as f64 * pop as f64 + self.delta as f64 * m as f64;
-        let s = 2.0 * masked - self.sum as f64;
-        let dot = dot_factor as f64 * s; // ≈ ⟨r, y⟩
-                                         // RaBitQ's bound, and ε₀ standard deviations of the rounding error of the masked sum
-                                         // (each rounding is uniform within ±delta/2).
-        let rounding = 2.0 * dot_factor as f64 * self.delta as f64 * (pop as f64 / 12.0).sqrt();
-        let err = self.epsilon0 as f64 * (spread as f64 * self.norm as f64 + rounding);
-        let lb = match self.metric {
-            Metric::L2 => (norm_sq as f64 + self.base as f64 - 2.0 * dot - 2.0 * err).max(0.0),
-            Metric::InnerProduct => -(self.base as f64 + dot + err),
+        let pop = pop as f32;
+        let masked = self.lo * pop + self.delta * m as f32;
+        let dot = dot_factor * (2.0 * masked - self.sum); // ≈ ⟨r, y⟩
+                                                          // RaBitQ's bound, and ε₀ standard deviations of the rounding error of the masked sum
+                                                          // (each rounding is uniform within ±delta/2: standard deviation delta/√12 each).
+        let rounding = dot_factor * self.delta * (pop * (4.0 / 12.0)).sqrt();
+        let err = self.epsilon0 * (spread * self.norm + rounding);
+        match self.metric {
+            Metric::L2 => (norm_sq + self.base - 2.0 * (dot + err)).max(0.0),
+            Metric::InnerProduct => -(self.base + dot + err),
             _ => {
                 if o_norm == 0.0 || self.q_norm == 0.0 {
-                    return f32::NAN; // no cosine distance: rechecked as NaN, sorted last
+                    return f32::NAN; // no cosine distance (NaN), ordered last
                 }
-                1.0 - (self.base as f64 + dot + err) / self.q_norm as f64
+                1.0 - (self.base + dot + err) / self.q_norm
             }
-        };
-        below(lb)
-    }
-}
-
-/// An f32 a little below `x`, so rounding never lifts a bound above the distance it bounds.
-fn below(x: f64) -> f32 {
-    let v = (x - x.abs() * 1e-5 - 1e-30) as f32;
-    if (v as f64) > x {
-        v.next_down()
-    } else {
-        v
+        }
     }
 }
 
@@ -311,8 +307,33 @@ pub fn masked_reference(code: &[u8], bytes: &[u8], words: usize) -> (u64, u32) {
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{masked_planes, word};
+    use super::{masked_planes, word, ListQuery, FACTOR_BYTES};
     use std::arch::x86_64::*;
+
+    /// [`ListQuery::lower_bounds`] with the AVX-512 masked sums inlined in one loop.
+    #[target_feature(enable = "avx512f,avx512bw,popcnt")]
+    pub unsafe fn lower_bounds_avx512(
+        q: &ListQuery,
+        codes: &[u8],
+        stride: usize,
+        count: usize,
+        out: &mut [f32],
+    ) {
+        let words = q.words;
+        let zero = _mm512_setzero_si512();
+        for (k, o) in out[..count].iter_mut().enumerate() {
+            let code = codes.get_unchecked(k * stride..k * stride + words * 8 + FACTOR_BYTES);
+            let mut acc = _mm512_setzero_si512();
+            let mut pop = 0u32;
+            for w in 0..words {
+                let c = (code.as_ptr().add(w * 8) as *const u64).read_unaligned();
+                pop += c.count_ones();
+                let v = _mm512_maskz_loadu_epi8(c, q.bytes.as_ptr().add(w * 64) as *const i8);
+                acc = _mm512_add_epi64(acc, _mm512_sad_epu8(v, zero));
+            }
+            *o = q.bound(code, _mm512_reduce_add_epi64(acc) as u64, pop);
+        }
+    }
 
     /// The portable plane loop with POPCNT.
     #[target_feature(enable = "popcnt")]
@@ -367,9 +388,13 @@ pub fn masked_levels() -> Vec<(&'static str, MaskedFn)> {
     levels
 }
 
-fn masked_kernel() -> MaskedFn {
-    static K: OnceLock<MaskedFn> = OnceLock::new();
-    *K.get_or_init(|| masked_levels().last().unwrap().1)
+/// The kernel in use, and whether it reads bit planes (the portable ones) rather than bytes.
+fn masked_kernel() -> (MaskedFn, bool) {
+    static K: OnceLock<(MaskedFn, bool)> = OnceLock::new();
+    *K.get_or_init(|| {
+        let (name, k) = *masked_levels().last().unwrap();
+        (k, name != "avx512")
+    })
 }
 
 /// The kernel in use (for benchmarks and EXPLAIN-like reports).
@@ -378,9 +403,19 @@ pub fn implementation() -> &'static str {
 }
 
 impl ListQuery {
-    /// Run kernel `k` on one code (tests compare kernels).
+    /// Run kernel `k` on one code (tests compare kernels; the planes are made here when
+    /// the kernel in use does not need them).
     pub fn masked_with(&self, k: MaskedFn, code: &[u8]) -> (u64, u32) {
-        unsafe { k(code, &self.bytes, &self.planes, self.words) }
+        let mut planes = self.planes.clone();
+        if planes.is_empty() {
+            planes = vec![0u64; 8 * self.words];
+            for (i, &b) in self.bytes.iter().enumerate() {
+                for p in 0..8 {
+                    planes[p * self.words + i / 64] |= (((b >> p) & 1) as u64) << (i % 64);
+                }
+            }
+        }
+        unsafe { k(code, &self.bytes, &planes, self.words) }
     }
 
     pub fn words(&self) -> usize {

@@ -102,7 +102,7 @@ fn stream_pages(
     after: Option<Candidate>,
 ) -> Vec<Candidate> {
     let total_pages = layout.pages_for(n_slots);
-    let pipeline = Pipeline::new(layout, index);
+    let pipeline = Pipeline::new(layout, index).sized(total_pages as usize);
     let strategy = Strategy::for_scan(index, total_pages);
     let run = pipeline.run_pages as u64;
     let mut start = 0;

@@ -242,7 +242,7 @@ fn score_lists(
         .map(|&l| chains[l].as_ref().map_or(0, |c| c.blocks.len()))
         .sum();
     let strategy = Strategy::for_scan(index, total as u64);
-    let pipeline = Pipeline::new(&slots, index);
+    let pipeline = Pipeline::new(&slots, index).sized(total);
     let (mut li, mut pos) = (0, 0);
     score_runs(&slots, &query, Some(cap), after, pipeline, || {
         let mut pages = Vec::with_capacity(pipeline.run_pages);

@@ -68,6 +68,12 @@ CREATE TABLE rqh AS SELECT id, v::halfvec(48) AS v FROM rq;
 CREATE INDEX ON rqh USING ivfflat (v halfvec_l2_ops) WITH (lists = 10, quantization = 'rabitq');
 SET ivfflat.probes = 10;
 SELECT array_agg(DISTINCT same('rqh', '<->', q::text, 10, 'v IS NOT NULL')) AS halfvec FROM rqq;
+-- an expression index: the re-ranking evaluates the expression on the heap row
+CREATE INDEX rq_expr ON rq USING ivfflat ((v::halfvec(48)) halfvec_l2_ops) WITH (lists = 10, quantization = 'rabitq');
+SELECT uses_index('SELECT id FROM rq ORDER BY v::halfvec(48) <-> ''[1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1]''::halfvec LIMIT 5') AS expression_index_used;
+SELECT array_agg(id) = (SELECT array_agg(id) FROM (SELECT id FROM rqh ORDER BY v <-> (SELECT q::halfvec FROM rqq WHERE i = 1), id LIMIT 10) s) AS expression_index_exact
+FROM (SELECT id FROM rq ORDER BY v::halfvec(48) <-> (SELECT q::halfvec FROM rqq WHERE i = 1) LIMIT 10) s;
+DROP INDEX rq_expr;
 CREATE TABLE rqe (id int, v vector);
 CREATE INDEX ON rqe USING ivfflat (v vector_l2_ops) WITH (lists = 3, quantization = 'rabitq');
 INSERT INTO rqe SELECT i, ARRAY[i, i % 5, 1]::real[] FROM generate_series(1, 100) i;
