@@ -620,6 +620,8 @@ CREATE TABLE tbig (id bigserial PRIMARY KEY, v vector(3000))
 INSERT INTO tbig (v) SELECT mp_rand_vec(3000) FROM generate_series(1, 120);
 CREATE UNLOGGED TABLE tu (id bigserial PRIMARY KEY, v vector(16));
 INSERT INTO tu (v) SELECT mp_rand_vec(16) FROM generate_series(1, 1000);
+CREATE TABLE tq (id bigserial PRIMARY KEY, v vector(16)) WITH (vacuum_truncate = false); -- RaBitQ
+INSERT INTO tq (v) SELECT v FROM t;
 SELECT mp_add_queries('t', 6, 3);
 SELECT mp_add_queries('tbig', 3, 2);
 SQL
@@ -636,6 +638,11 @@ CREATE INDEX t_l2 ON t USING flat (v vector_l2_ops);
 CREATE INDEX t_ip ON t USING flat (v vector_ip_ops);
 CREATE INDEX tbig_l2 ON tbig USING flat (v vector_l2_ops);
 CREATE INDEX tu_l2 ON tu USING flat (v vector_l2_ops);
+CREATE INDEX tq_l2 ON tq USING ivfflat (v vector_l2_ops) WITH (lists = 16, quantization = rabitq);
+INSERT INTO tq (v) SELECT mp_rand_vec(16) FROM generate_series(1, 600);
+DELETE FROM tq WHERE id % 5 = 1;
+VACUUM (INDEX_CLEANUP ON) tq;
+INSERT INTO tq (v) SELECT mp_rand_vec(16) FROM generate_series(1, 200);
 INSERT INTO t (v) SELECT mp_rand_vec(16) FROM generate_series(1, 1000);
 UPDATE t SET v = mp_rand_vec(16) WHERE id % 40 = 1;
 INSERT INTO tbig (v) SELECT mp_rand_vec(3000) FROM generate_series(1, 30);
@@ -656,6 +663,8 @@ SQL
   wait_replay primary standby
   local ok=0
   verify standby "standby after build/insert/delete/vacuum: t" "SELECT mp_verify('t')" || ok=1
+  verify standby "standby: tq (ivfflat rabitq)" "SELECT mp_verify('tq')" || ok=1
+  verify standby "standby: tq count" "SELECT mp_index_count('tq')" || ok=1
   expect standby "standby after TRUNCATE + load in one transaction: ttr rows" "SELECT count(*) FROM ttr" 3000 || ok=1
   verify standby "standby: ttr through its indexes" "SELECT mp_index_count('ttr')" || ok=1
   # standby readers (index vs seq scan on one snapshot) while the primary writes and vacuums
