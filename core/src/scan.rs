@@ -22,7 +22,7 @@ pub struct Query {
     /// out in id order.
     pub null: bool,
     /// Pages of RaBitQ codes are scored through these: per list, lower bounds on the distance
-    /// (the executor rechecks the exact one).
+    /// (the scan then re-ranks by the exact one).
     pub codes: Option<std::sync::Arc<crate::rabitq::code::CodeLists>>,
 }
 

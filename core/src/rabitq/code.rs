@@ -1,5 +1,6 @@
 //! RaBitQ codes as an index stores them, and scoring them against a query: a lower bound on
-//! each row's distance, for an index scan whose executor rechecks the exact distance.
+//! each row's distance, for a scan that re-ranks candidates by their exact distance
+//! ([`crate::order::Rerank`]).
 //!
 //! ```text
 //!  code (code_bytes(padded) bytes, native endianness):
