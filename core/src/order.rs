@@ -155,14 +155,22 @@ impl Passes {
 /// into rows in exact-distance order: each arrival's exact distance is computed, and a row is
 /// handed out once its exact distance is at most the next arrival's lower bound, so nothing
 /// still to come can be nearer. A bound that fails (an estimate's error beyond its bound,
-/// rare by construction) lets its row come out late, still once.
-#[derive(Default)]
+/// rare by construction) lets its row come out late, still once. At most `cap` rows wait
+/// (the memory budget): beyond it the nearest waiting row goes out at once, so loose bounds
+/// over a huge scan cost order within the band, never unbounded memory.
 pub struct Rerank {
     ready: std::collections::BinaryHeap<std::cmp::Reverse<Keyed>>,
     pending: Option<Candidate>,
     done: bool,
+    cap: usize,
     /// Exact distances computed so far.
     pub exact: u64,
+}
+
+impl Default for Rerank {
+    fn default() -> Self {
+        Rerank::with_cap(usize::MAX)
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -195,6 +203,17 @@ fn positive_nan(d: f32) -> f32 {
 }
 
 impl Rerank {
+    /// At most `cap` (≥ 1) rows waiting for their turn.
+    pub fn with_cap(cap: usize) -> Rerank {
+        Rerank {
+            ready: Default::default(),
+            pending: None,
+            done: false,
+            cap: cap.max(1),
+            exact: 0,
+        }
+    }
+
     /// The next row in exact order: `pull` gives the next candidate by lower bound, `exact`
     /// its exact distance (`None`: the row is gone, e.g. not visible).
     pub fn next(
@@ -214,7 +233,7 @@ impl Rerank {
                 let safe = match &self.pending {
                     None => true,
                     Some(next) => top.dist.total_cmp(&next.dist) != Ordering::Greater,
-                };
+                } || self.ready.len() >= self.cap;
                 if safe {
                     let top = *top;
                     self.ready.pop();
@@ -405,5 +424,26 @@ mod tests {
             .collect();
         want.sort_by(compare);
         assert_eq!(out, want);
+
+        // Within a budget of 5 waiting rows every row still comes out once, and no more than
+        // 5 ever wait.
+        let mut r = Rerank::with_cap(5);
+        let mut by_bound: Vec<Candidate> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, _)| Candidate {
+                dist: 0.0,
+                id: i as u64,
+            })
+            .collect();
+        by_bound.sort_by(compare); // bounds that say nothing
+        let mut it = by_bound.into_iter();
+        let mut ids = Vec::new();
+        while let Some(c) = r.next(|| it.next(), |c| Some(rows[c.id as usize].1)) {
+            assert!(r.ready.len() <= 5);
+            ids.push(c.id);
+        }
+        ids.sort();
+        assert_eq!(ids, (0..rows.len() as u64).collect::<Vec<_>>());
     }
 }

@@ -70,7 +70,8 @@ impl AmScan for IvfScan {
     }
 
     fn rescan(&mut self, index: pg_sys::Relation, query: Option<crate::am::QueryValue>) {
-        self.rerank = Rerank::default();
+        // The rows waiting for their exact turn share the scan's candidate budget (work_mem).
+        self.rerank = Rerank::with_cap(candidate_budget());
         let p = &mut self.probing;
         p.passes = None;
         p.probed = 0;
@@ -141,6 +142,9 @@ impl AmScan for IvfScan {
         self.rerank.next(
             || probing.next(index),
             |c| {
+                // Loose bounds can mean many fetches: each one may be cancelled (no page is
+                // locked here, the heap fetch holds only a pin).
+                pgrx::check_for_interrupts!();
                 heap.with_row(Tid::unpack(c.id), elem, |_, bytes, _| {
                     score_bytes(elem, dims, exact, bytes)
                 })
